@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { Dispatcher } from 'undici'
+import { GatewayError, InvalidTokenError } from '../src/errors'
+import { createHttpsAgent } from '../src/net/https-agent'
+import { bearerToken } from '../src/validation/bearer'
+import { EntraTrust } from '../src/validation/entra-trust'
+import { principalFromClaims, type Principal } from '../src/validation/principal'
+import { authorize, type AccessPolicy } from '../src/validation/requirements'
+
+export interface EntraAuthOptions {
+  /** Authority host, e.g. https://login.microsoftonline.com (no trailing slash). */
+  instance: string
+  /** Home tenant GUID, or 'organizations' together with allowedTenants. */
+  tenantId: string
+  /** Tenants whose tokens are accepted; default [tenantId]. */
+  allowedTenants?: readonly string[]
+  /** Accepted `aud` values, e.g. [clientId, `api://${clientId}`]. */
+  audiences: readonly string[]
+  /** Tolerance for exp/nbf, seconds; default 300 like Microsoft's libraries. */
+  clockSkewSeconds?: number
+  /** Extra CA certificates (PEM) to trust for the authority, e.g. a local emulator's. */
+  ca?: readonly string[]
+  /** Use this dispatcher for metadata and key fetches instead of a private one. */
+  dispatcher?: Dispatcher
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The validated caller, set by `entraAuthenticate` (null before). */
+    principal: Principal | null
+    /** The verified token claims, for services that need more than the principal. */
+    entraClaims: Record<string, unknown> | undefined
+    entraJwtVerify: () => Promise<Record<string, unknown>>
+  }
+  interface FastifyInstance {
+    /** Validates the request's bearer token and sets `request.principal`; throws a GatewayError. */
+    entraAuthenticate: (request: FastifyRequest) => Promise<Principal>
+    /** A preHandler that authenticates and then applies an any-of scope/role policy. */
+    entraRequire: (policy: AccessPolicy) => preHandlerAsyncHookHandler
+  }
+}
+
+const kAssertion = Symbol('obo-gateway.assertion')
+type WithAssertion = FastifyRequest & { [kAssertion]?: string }
+
+/** The raw incoming token of an authenticated request: the OBO assertion. Never log it. */
+export function assertionOf (request: FastifyRequest): string {
+  const token = (request as WithAssertion)[kAssertion]
+  if (token === undefined) throw new InvalidTokenError('The request was not authenticated')
+  return token
+}
+
+const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyInstance, options) => {
+  const ownDispatcher = options.dispatcher === undefined
+  const dispatcher = options.dispatcher ?? createHttpsAgent({ ca: [...(options.ca ?? [])] })
+  const trust = new EntraTrust({
+    instance: options.instance.replace(/\/+$/, ''),
+    tenantId: options.tenantId,
+    allowedTenants: options.allowedTenants ?? [options.tenantId],
+    dispatcher
+  })
+
+  await fastify.register(fastifyJwt, {
+    secret: (_request: FastifyRequest, token: unknown) => trust.keyFor(token as Parameters<EntraTrust['keyFor']>[0]),
+    decode: { complete: true },
+    verify: {
+      algorithms: ['RS256'],
+      allowedAud: [...options.audiences],
+      clockTolerance: (options.clockSkewSeconds ?? 300) * 1000,
+      requiredClaims: ['exp', 'aud', 'iss'],
+      extractToken: (request: FastifyRequest) => bearerToken(request.headers.authorization)
+    },
+    messages: { authorizationTokenInvalid: (err: Error) => err.message },
+    namespace: 'entra',
+    jwtVerify: 'entraJwtVerify',
+    jwtDecode: 'entraJwtDecode',
+    jwtSign: 'entraJwtSign',
+    decoratorName: 'entraClaims'
+  })
+
+  fastify.decorateRequest('principal', null)
+
+  async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
+    let claims: Record<string, unknown>
+    try {
+      claims = await request.entraJwtVerify()
+    } catch (err) {
+      throw asGatewayError(err)
+    }
+    const principal = principalFromClaims(claims, String(claims.tid).toLowerCase())
+    request.principal = principal
+    ;(request as WithAssertion)[kAssertion] = bearerToken(request.headers.authorization)
+    return principal
+  }
+
+  fastify.decorate('entraAuthenticate', entraAuthenticate)
+  fastify.decorate('entraRequire', (policy: AccessPolicy): preHandlerAsyncHookHandler => async function (request) {
+    authorize(await entraAuthenticate(request), policy)
+  })
+
+  fastify.addHook('onReady', async function () {
+    trust.issuerPolicy().catch((err: Error) => fastify.log.warn({ reason: err.message }, 'OpenID metadata not loaded yet; will retry on the first request'))
+  })
+  if (ownDispatcher) fastify.addHook('onClose', async () => { await dispatcher.close() })
+}
+
+/** @fastify/jwt and fast-jwt errors carry codes; their messages never include the token. */
+function asGatewayError (err: unknown): unknown {
+  if (err instanceof GatewayError) return err
+  const code = (err as { code?: unknown }).code
+  if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') return new InvalidTokenError('The token has expired')
+  if (typeof code === 'string' && (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_'))) {
+    return new InvalidTokenError(`The token is invalid: ${(err as Error).message}`)
+  }
+  return err
+}
+
+export default fp(entraAuth, { name: 'obo-gateway-entra-auth', fastify: '5.x' })

@@ -1,0 +1,28 @@
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { RouteNotFoundError } from '../src/errors'
+import { errorResponse, type ChallengeContext } from '../src/http/error-response'
+
+/**
+ * Turns every error into DESIGN.md's JSON body and WWW-Authenticate challenge, echoes the
+ * correlation id, and answers unknown paths with JSON. Expects Fastify's `genReqId` to be
+ * `correlationId` so that request.id is the id the client sees.
+ */
+const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx) => {
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('client-request-id', request.id)
+  })
+
+  fastify.setNotFoundHandler(async (request) => {
+    throw new RouteNotFoundError(`No route for ${request.method} ${request.url.split('?')[0] ?? ''}`)
+  })
+
+  fastify.setErrorHandler(async (err, request, reply) => {
+    const res = errorResponse(err, ctx, request.id)
+    if (res.status >= 500) request.log.error({ err }, res.body.error_description)
+    else request.log.info({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)
+    return await reply.code(res.status).headers(res.headers).send(res.body)
+  })
+}
+
+export default fp(errorResponses, { name: 'obo-gateway-error-responses', fastify: '5.x' })

@@ -1,0 +1,84 @@
+import {
+  ConsentRequiredError, GatewayError, IdentityUnavailableError, InsufficientClaimsError, InvalidTokenError,
+  TokenAcquisitionError
+} from '../errors'
+
+/** The fields msal-node's errors carry (they are not `instanceof` msal-common classes in v7). */
+interface MsalErrorShape {
+  errorCode?: string
+  errorMessage?: string
+  subError?: string
+  claims?: string
+  errorNo?: string
+  status?: number
+}
+
+// The incoming assertion itself is bad: the client must get a new token, not retry.
+const ASSERTION_REJECTED: Record<number, string> = {
+  50013: 'Entra rejected the access token as an OBO assertion (invalid signature, issuer or lifetime)',
+  500133: 'The access token expired before Entra could exchange it',
+  500131: 'The access token was issued for another audience than this gateway',
+  50027: 'Entra found the access token malformed',
+  7000114: 'An app-only token cannot be exchanged on behalf of a user',
+  240002: 'An ID token cannot be used as an access token'
+}
+
+// The gateway's own registration or configuration is wrong: only an operator can fix it.
+const GATEWAY_MISCONFIGURED: Record<number, string> = {
+  70011: 'The downstream scopes configured for this route are not valid in Entra',
+  700022: 'A route requests scopes of more than one downstream resource',
+  700016: 'The gateway application is not registered in the caller\'s tenant',
+  7000215: 'Entra refused the gateway\'s client secret',
+  7000222: 'The gateway\'s client secret has expired',
+  700027: 'Entra refused the gateway\'s certificate assertion',
+  700024: 'The gateway\'s client assertion is outside its valid time range',
+  65002: 'Consent between the gateway and the downstream API is not configured'
+}
+
+const RETRY_AFTER_SECONDS = 30
+
+/** What a failed msal-node call means for the client: the rows of DESIGN.md's table. */
+export function mapEntraError (err: unknown, downstreamScopes: readonly string[]): GatewayError {
+  if (err instanceof GatewayError) return err
+  const e = (typeof err === 'object' && err !== null ? err : {}) as MsalErrorShape
+  const aadsts = aadstsCode(e)
+  const message = e.errorMessage ?? String(err)
+
+  if (aadsts === 65001 || e.subError === 'consent_required' || e.errorCode === 'consent_required') {
+    return new ConsentRequiredError('The user has not consented to what this route needs downstream', downstreamScopes)
+  }
+  if (aadsts !== undefined && ASSERTION_REJECTED[aadsts] !== undefined) return new InvalidTokenError(ASSERTION_REJECTED[aadsts])
+  if (typeof e.claims === 'string' && e.claims.length > 0) {
+    return new InsufficientClaimsError('Entra requires more from the user (MFA, conditional access) before this call', e.claims)
+  }
+  if (e.errorCode === 'interaction_required' || e.errorCode === 'login_required') {
+    return new InvalidTokenError('Entra requires the user to sign in again')
+  }
+  if (aadsts !== undefined && GATEWAY_MISCONFIGURED[aadsts] !== undefined) {
+    return new TokenAcquisitionError(GATEWAY_MISCONFIGURED[aadsts], `AADSTS${aadsts}`)
+  }
+  if (e.errorCode === 'invalid_client' || e.errorCode === 'unauthorized_client' || e.errorCode === 'invalid_scope') {
+    return new TokenAcquisitionError(`Entra refused the gateway's request (${e.errorCode})`, aadsts !== undefined ? `AADSTS${aadsts}` : e.errorCode)
+  }
+  if (isUnavailable(e, aadsts)) {
+    return new IdentityUnavailableError('Entra ID is unavailable or throttling; retry later', RETRY_AFTER_SECONDS)
+  }
+  return new TokenAcquisitionError(`Token acquisition failed: ${firstLine(message)}`, e.errorCode)
+}
+
+function aadstsCode (e: MsalErrorShape): number | undefined {
+  if (e.errorNo !== undefined && /^\d+$/.test(e.errorNo)) return Number(e.errorNo)
+  const match = /AADSTS(\d+)/.exec(e.errorMessage ?? '')
+  return match?.[1] !== undefined ? Number(match[1]) : undefined
+}
+
+function isUnavailable (e: MsalErrorShape, aadsts: number | undefined): boolean {
+  if (e.status !== undefined && (e.status === 429 || e.status >= 500)) return true
+  if (aadsts === 50196) return true
+  return ['temporarily_unavailable', 'network_error', 'server_error', 'endpoints_resolution_error',
+    'openid_config_error', 'untrusted_authority', 'no_network_connectivity'].includes(e.errorCode ?? '')
+}
+
+function firstLine (text: string): string {
+  return text.split(/\r?\n/)[0] ?? ''
+}

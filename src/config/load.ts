@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs'
+import { extname, resolve, dirname } from 'node:path'
+import { Value, type ValueError } from '@sinclair/typebox/value'
+import { parse as parseYaml } from 'yaml'
+import { ConfigSchema, type RawConfig } from './schema'
+import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
+
+/** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  readonly code = 'OBO_CONFIG_INVALID'
+  constructor (readonly source: string, readonly issues: string[]) {
+    super(`invalid configuration in ${source}:\n${issues.map((i) => `  - ${i}`).join('\n')}`)
+  }
+}
+
+export const DEFAULT_INSTANCE = 'https://login.microsoftonline.com'
+const DEFAULT_ROUTE_TIMEOUTS = { connectMs: 5_000, headersMs: 30_000, bodyMs: 60_000 }
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+type Env = Record<string, string | undefined>
+
+export function loadConfigFile (file: string, env: Env = process.env): GatewayConfig {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`])
+  }
+  let raw: unknown
+  try {
+    raw = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(file, [`not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`])
+  }
+  return resolveConfig(raw, { source: file, baseDir: dirname(path), env })
+}
+
+export function resolveConfig (raw: unknown, options: { source: string, baseDir?: string, env?: Env }): GatewayConfig {
+  const env = options.env ?? process.env
+  const issues: string[] = []
+  const substituted = substituteEnv(raw, env, '', issues)
+  if (!isObject(substituted)) throw new ConfigError(options.source, ['the file must hold an object with identity and routes'])
+  applyAzureEnvironment(substituted, env)
+
+  const seen = new Set(issues.map((issue) => issue.slice(0, issue.indexOf(':'))))
+  for (const error of Value.Errors(ConfigSchema, substituted)) {
+    const path = keyPath(error)
+    if (seen.has(path)) continue
+    seen.add(path)
+    issues.push(describe(error, path))
+  }
+  if (issues.length > 0) throw new ConfigError(options.source, issues)
+
+  const config = buildConfig(substituted as RawConfig, options.baseDir ?? process.cwd(), issues)
+  if (issues.length > 0 || config === undefined) throw new ConfigError(options.source, issues)
+  return config
+}
+
+function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): GatewayConfig | undefined {
+  const identity = raw.identity
+  if (identity.tenantId === undefined) issues.push("identity.tenantId: missing (expected a tenant GUID or 'organizations'; AZURE_TENANT_ID also works)")
+  if (identity.clientId === undefined) issues.push('identity.clientId: missing (expected a GUID; AZURE_CLIENT_ID also works)')
+  const credential = pickCredential(identity.credential, issues)
+  const tenantId = identity.tenantId ?? ''
+  const clientId = identity.clientId ?? ''
+
+  let allowedTenants = identity.allowedTenants
+  if (allowedTenants === undefined) {
+    if (tenantId === 'organizations') issues.push('identity.allowedTenants: required when tenantId is organizations (the tenants whose users may call)')
+    allowedTenants = [tenantId]
+  }
+
+  const extraCaPems: string[] = []
+  if (identity.tls?.caFile !== undefined) {
+    try {
+      extraCaPems.push(readFileSync(resolve(baseDir, identity.tls.caFile), 'utf8'))
+    } catch (err) {
+      issues.push(`identity.tls.caFile: cannot read ${identity.tls.caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    }
+  }
+
+  const routes: RouteConfig[] = []
+  const prefixes = new Set<string>()
+  raw.routes.forEach((route, i) => {
+    if (prefixes.has(route.prefix)) issues.push(`routes.${i}.prefix: ${route.prefix} is used by an earlier route`)
+    prefixes.add(route.prefix)
+    if (route.user === undefined && route.app === undefined) {
+      issues.push(`routes.${i}: needs a user block, an app block, or both (otherwise every caller is refused)`)
+    }
+    routes.push({
+      prefix: route.prefix,
+      upstream: new URL(route.upstream),
+      ...(route.user ? { user: { ...route.user } } : {}),
+      ...(route.app ? { app: { ...route.app } } : {}),
+      timeouts: { ...DEFAULT_ROUTE_TIMEOUTS, ...route.timeouts }
+    })
+  })
+
+  if (raw.tokenCache?.redis !== undefined && raw.tokenCache.encryptionKey === undefined) {
+    issues.push('tokenCache.encryptionKey: required with tokenCache.redis (tokens in Redis are always encrypted)')
+  }
+
+  if (issues.length > 0 || credential === undefined) return undefined
+  return {
+    server: {
+      host: raw.server?.host ?? '0.0.0.0',
+      port: raw.server?.port ?? 8080,
+      ...(raw.server?.cors ? { cors: { origins: raw.server.cors.origins } } : {})
+    },
+    identity: {
+      instance: (identity.instance ?? DEFAULT_INSTANCE).replace(/\/+$/, ''),
+      tenantId,
+      clientId,
+      audiences: identity.audiences ?? [`api://${clientId}`, clientId],
+      allowedTenants: allowedTenants.map((t) => t.toLowerCase()),
+      clientCapabilities: identity.clientCapabilities ?? [],
+      clockSkewSeconds: identity.clockSkewSeconds ?? 300,
+      credential,
+      extraCaPems
+    },
+    routes,
+    tokenCache: {
+      ...(raw.tokenCache?.redis ? { redisUrl: raw.tokenCache.redis.url } : {}),
+      ...(raw.tokenCache?.encryptionKey ? { encryptionKey: raw.tokenCache.encryptionKey } : {})
+    }
+  }
+}
+
+function pickCredential (credential: RawConfig['identity']['credential'], issues: string[]): GatewayCredential | undefined {
+  const given = Object.entries(credential ?? {}).filter(([, v]) => v !== undefined)
+  if (given.length !== 1) {
+    issues.push(`identity.credential: expected exactly one of clientSecret, certificate, federatedTokenFile, managedIdentity${given.length > 1 ? ` (found ${given.map(([k]) => k).join(', ')})` : ''}`)
+    return undefined
+  }
+  const c = credential ?? {}
+  if (c.clientSecret !== undefined) return { kind: 'clientSecret', clientSecret: c.clientSecret }
+  if (c.certificate !== undefined) return { kind: 'certificate', ...c.certificate }
+  if (c.federatedTokenFile !== undefined) return { kind: 'federatedTokenFile', federatedTokenFile: c.federatedTokenFile }
+  return { kind: 'managedIdentity', ...(c.managedIdentity?.clientId ? { clientId: c.managedIdentity.clientId } : {}) }
+}
+
+/** The Azure SDKs' variables fill what the file leaves out; what the file says wins. */
+function applyAzureEnvironment (raw: Record<string, unknown>, env: Env): void {
+  const identity = isObject(raw.identity) ? raw.identity : undefined
+  if (identity === undefined) return
+  if (identity.clientId === undefined && env.AZURE_CLIENT_ID) identity.clientId = env.AZURE_CLIENT_ID
+  if (identity.tenantId === undefined && env.AZURE_TENANT_ID) identity.tenantId = env.AZURE_TENANT_ID
+  if (identity.instance === undefined && env.AZURE_AUTHORITY_HOST) identity.instance = env.AZURE_AUTHORITY_HOST
+  if (identity.credential === undefined && env.AZURE_FEDERATED_TOKEN_FILE) {
+    identity.credential = { federatedTokenFile: env.AZURE_FEDERATED_TOKEN_FILE }
+  }
+}
+
+function substituteEnv (value: unknown, env: Env, path: string, issues: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_match, name: string) => {
+      const found = env[name]
+      if (found === undefined) {
+        issues.push(`${path || '(root)'}: environment variable ${name} is not set`)
+        return ''
+      }
+      return found
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, join(path, String(i)), issues))
+  if (isObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, join(path, k), issues)]))
+  }
+  return value
+}
+
+function keyPath (error: ValueError): string {
+  return error.path.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') || '(root)'
+}
+
+function describe (error: ValueError, path: string): string {
+  const schema = error.schema as { description?: string, type?: unknown }
+  if (error.message.startsWith('Unexpected property')) return `${path}: unknown key`
+  const expected = schema.description ?? (typeof schema.type === 'string' ? `${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}` : error.message.toLowerCase())
+  if (error.value === undefined) return `${path}: missing (expected ${expected})`
+  return `${path}: expected ${expected}${constraint(error)}, got ${JSON.stringify(error.value)?.slice(0, 60)}`
+}
+
+function constraint (error: ValueError): string {
+  const s = error.schema as { minimum?: number, maximum?: number, minItems?: number }
+  if (s.minimum !== undefined && s.maximum !== undefined) return ` from ${s.minimum} to ${s.maximum}`
+  if (s.minimum !== undefined) return ` of at least ${s.minimum}`
+  if (s.minItems !== undefined) return ` with at least ${s.minItems} item(s)`
+  return ''
+}
+
+function join (path: string, key: string): string {
+  return path ? `${path}.${key}` : key
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -1,0 +1,64 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'a GUID' })
+const HttpUrl = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', description: 'an http(s) URL' })
+const HttpsUrl = Type.String({ pattern: '^https://[^\\s/]+(/\\S*)?$', description: 'an https URL' })
+const NonEmpty = Type.String({ minLength: 1, description: 'a non-empty string' })
+const Strings = Type.Array(NonEmpty, { minItems: 1, description: 'a non-empty list of strings' })
+
+const Credential = Type.Object({
+  clientSecret: Type.Optional(NonEmpty),
+  certificate: Type.Optional(Type.Object({ certificateFile: NonEmpty, privateKeyFile: NonEmpty }, { additionalProperties: false })),
+  federatedTokenFile: Type.Optional(NonEmpty),
+  managedIdentity: Type.Optional(Type.Object({ clientId: Type.Optional(Guid) }, { additionalProperties: false }))
+}, { additionalProperties: false })
+
+const UserAccess = Type.Object({
+  requireScopes: Strings,
+  scopes: Strings,
+  authContext: Type.Optional(Type.String({ pattern: '^[cC]([1-9]|1[0-9]|2[0-5])$', description: 'an auth context id c1..c25' }))
+}, { additionalProperties: false })
+
+const AppAccess = Type.Object({
+  requireRoles: Strings,
+  scopes: Strings
+}, { additionalProperties: false })
+
+const Route = Type.Object({
+  prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with / and not ending with /' }),
+  upstream: HttpUrl,
+  user: Type.Optional(UserAccess),
+  app: Type.Optional(AppAccess),
+  timeouts: Type.Optional(Type.Object({
+    connectMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    headersMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    bodyMs: Type.Optional(Type.Integer({ minimum: 1 }))
+  }, { additionalProperties: false }))
+}, { additionalProperties: false })
+
+export const ConfigSchema = Type.Object({
+  server: Type.Optional(Type.Object({
+    host: Type.Optional(NonEmpty),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    cors: Type.Optional(Type.Object({ origins: Type.Array(NonEmpty) }, { additionalProperties: false }))
+  }, { additionalProperties: false })),
+  identity: Type.Object({
+    instance: Type.Optional(HttpsUrl),
+    tenantId: Type.Optional(Type.Union([Guid, Type.Literal('organizations')], { description: "a tenant GUID or 'organizations'" })),
+    clientId: Type.Optional(Guid),
+    audiences: Type.Optional(Strings),
+    allowedTenants: Type.Optional(Type.Array(Guid, { minItems: 1 })),
+    clientCapabilities: Type.Optional(Type.Array(NonEmpty)),
+    clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+    credential: Type.Optional(Credential),
+    tls: Type.Optional(Type.Object({ caFile: Type.Optional(NonEmpty) }, { additionalProperties: false }))
+  }, { additionalProperties: false }),
+  routes: Type.Array(Route, { minItems: 1 }),
+  tokenCache: Type.Optional(Type.Object({
+    redis: Type.Optional(Type.Object({ url: Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' }) }, { additionalProperties: false })),
+    encryptionKey: Type.Optional(NonEmpty)
+  }, { additionalProperties: false }))
+}, { additionalProperties: false })
+
+export type RawConfig = Static<typeof ConfigSchema>
+export type RawRoute = Static<typeof Route>

@@ -1,0 +1,66 @@
+/**
+ * Every failure a client or operator can see is one of these values. Each carries a stable `code`
+ * and only what the HTTP mapping (src/http/error-response.ts) needs; none ever holds a token.
+ */
+export abstract class GatewayError extends Error {
+  abstract readonly code: string
+
+  constructor (message: string) {
+    super(message)
+    this.name = new.target.name
+  }
+}
+
+/** No credentials at all: RFC 6750 §3.1 says the challenge then carries no error code. */
+export class NoTokenError extends GatewayError {
+  readonly code = 'OBO_NO_TOKEN'
+  constructor (message = 'No access token was sent; send Authorization: Bearer <token>') { super(message) }
+}
+
+export class InvalidTokenError extends GatewayError {
+  readonly code = 'OBO_INVALID_TOKEN'
+}
+
+export class InsufficientScopeError extends GatewayError {
+  readonly code = 'OBO_INSUFFICIENT_SCOPE'
+  constructor (message: string, readonly scopes: readonly string[]) { super(message) }
+}
+
+/** Entra (or a downstream API) wants more claims in the caller's token: MFA, CA policy, CAE. */
+export class InsufficientClaimsError extends GatewayError {
+  readonly code = 'OBO_INSUFFICIENT_CLAIMS'
+  constructor (message: string, readonly claims: string, readonly ccType?: string) { super(message) }
+}
+
+export class ConsentRequiredError extends GatewayError {
+  readonly code = 'OBO_CONSENT_REQUIRED'
+  constructor (message: string, readonly scopes: readonly string[]) { super(message) }
+}
+
+/** Entra could not be asked (unreachable, too slow, 5xx, throttled): the client may retry later. */
+export class IdentityUnavailableError extends GatewayError {
+  readonly code = 'OBO_IDENTITY_UNAVAILABLE'
+  constructor (message: string, readonly retryAfterSeconds: number) { super(message) }
+}
+
+/** Entra refused the gateway itself (credential, scope configuration): an operator must act. */
+export class TokenAcquisitionError extends GatewayError {
+  readonly code = 'OBO_TOKEN_ACQUISITION_FAILED'
+  constructor (message: string, readonly entraError?: string) { super(message) }
+}
+
+export class UpstreamUnreachableError extends GatewayError {
+  readonly code = 'OBO_UPSTREAM_UNREACHABLE'
+}
+
+export class UpstreamTimeoutError extends GatewayError {
+  readonly code = 'OBO_UPSTREAM_TIMEOUT'
+}
+
+export class BadRequestPathError extends GatewayError {
+  readonly code = 'OBO_BAD_PATH'
+}
+
+export class RouteNotFoundError extends GatewayError {
+  readonly code = 'OBO_NOT_FOUND'
+}

@@ -1,0 +1,54 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+// RFC 9110 §7.6.1 hop-by-hop fields, plus what a token gateway must never pass on: the caller's
+// credentials (Authorization, Cookie) and Expect, which undici refuses (Node answers 100-continue itself).
+const DROP_REQUEST = new Set([
+  'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization',
+  'proxy-authenticate', 'proxy-connection', 'authorization', 'cookie', 'host', 'expect',
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'client-request-id'
+])
+const DROP_RESPONSE = new Set([
+  'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate',
+  'proxy-connection', 'client-request-id'
+])
+
+export interface ForwardContext {
+  downstreamToken: string
+  clientIp: string
+  protocol: string
+  host: string | undefined
+  correlationId: string
+}
+
+/** Headers the upstream receives: the client's own minus hop-by-hop and credentials, plus ours. */
+export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: ForwardContext): Record<string, string | string[]> {
+  const named = connectionListed(incoming.connection)
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROP_REQUEST.has(name) || named.has(name) || name.startsWith('proxy-')) continue
+    out[name] = value
+  }
+  const priorFor = incoming['x-forwarded-for']
+  out['x-forwarded-for'] = priorFor ? `${String(priorFor)}, ${ctx.clientIp}` : ctx.clientIp
+  out['x-forwarded-proto'] = ctx.protocol
+  if (ctx.host !== undefined) out['x-forwarded-host'] = ctx.host
+  out['client-request-id'] = ctx.correlationId
+  out.authorization = `Bearer ${ctx.downstreamToken}`
+  return out
+}
+
+/** Headers the client receives from the upstream's answer. */
+export function clientResponseHeaders (upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = connectionListed(upstream.connection)
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || DROP_RESPONSE.has(name) || named.has(name) || name.startsWith('proxy-')) continue
+    out[name] = value
+  }
+  return out
+}
+
+function connectionListed (value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : value ?? ''
+  return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
+}

@@ -1,0 +1,54 @@
+import type { Dispatcher } from 'undici'
+import { IdentityUnavailableError, InvalidTokenError } from '../errors'
+import { IssuerPolicy } from './issuer-policy'
+import { KeyStore } from './key-store'
+import { loadIssuerTemplates } from './openid-metadata'
+
+export interface EntraTrustOptions {
+  instance: string
+  /** Home tenant GUID or 'organizations'. */
+  tenantId: string
+  allowedTenants: readonly string[]
+  dispatcher: Dispatcher
+}
+
+interface DecodedToken {
+  header: Record<string, unknown>
+  payload: Record<string, unknown>
+}
+
+/**
+ * Answers "which key, if any, may have signed this token?" from the token's unverified header and
+ * claims. The OpenID metadata is loaded on first need and again after a failure, so a gateway that
+ * starts while Entra is unreachable recovers by itself.
+ */
+export class EntraTrust {
+  readonly keys: KeyStore
+  private policy?: Promise<IssuerPolicy>
+
+  constructor (private readonly options: EntraTrustOptions) {
+    this.keys = new KeyStore(options.instance, options.dispatcher)
+  }
+
+  issuerPolicy (): Promise<IssuerPolicy> {
+    if (this.policy === undefined) {
+      const { instance, tenantId, allowedTenants, dispatcher } = this.options
+      this.policy = loadIssuerTemplates(instance, tenantId, dispatcher)
+        .then((templates) => new IssuerPolicy(templates, allowedTenants))
+        .catch((err: unknown) => {
+          this.policy = undefined
+          throw new IdentityUnavailableError(`The OpenID metadata of ${instance}/${tenantId} could not be loaded (${(err as Error).message})`, 30)
+        })
+    }
+    return this.policy
+  }
+
+  /** The PEM key to verify `token` with; throws InvalidTokenError for anything we would not trust. */
+  async keyFor (token: DecodedToken): Promise<string> {
+    const { header, payload } = token
+    if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256')
+    const policy = await this.issuerPolicy()
+    const tenant = policy.tenantOf(payload.iss, payload.tid)
+    return this.keys.publicKey(tenant, header.kid, payload.iss as string)
+  }
+}

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfigFile, resolveConfig } from '../../src/config/load'
+
+const dir = mkdtempSync(join(tmpdir(), 'obo-config-'))
+const TENANT = '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10'
+const CLIENT = '5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11'
+
+function write (name: string, text: string): string {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+function issues (fn: () => unknown): string[] {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues
+    throw err
+  }
+  throw new Error('expected a ConfigError')
+}
+
+const minimal = {
+  identity: { tenantId: TENANT, clientId: CLIENT, credential: { clientSecret: 's' } },
+  routes: [{ prefix: '/graph', upstream: 'https://graph.example/v1.0', user: { requireScopes: ['access_as_user'], scopes: ['https://graph.example/User.Read'] } }]
+}
+
+t.test('a minimal YAML config gets every default', async (t) => {
+  const file = write('min.yaml', `
+identity:
+  tenantId: ${TENANT}
+  clientId: ${CLIENT}
+  credential: { clientSecret: "\${env:GW_SECRET}" }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+`)
+  const config = loadConfigFile(file, { GW_SECRET: 'from-env' })
+  t.same(config.server, { host: '0.0.0.0', port: 8080 })
+  t.equal(config.identity.instance, 'https://login.microsoftonline.com')
+  t.same(config.identity.audiences, [`api://${CLIENT}`, CLIENT])
+  t.same(config.identity.allowedTenants, [TENANT])
+  t.equal(config.identity.clockSkewSeconds, 300)
+  t.same(config.identity.credential, { kind: 'clientSecret', clientSecret: 'from-env' })
+  t.equal(config.routes[0]?.upstream.href, 'https://graph.example/v1.0')
+  t.same(config.routes[0]?.timeouts, { connectMs: 5000, headersMs: 30000, bodyMs: 60000 })
+})
+
+t.test('JSON files and the Azure environment variables work too', async (t) => {
+  const file = write('env.json', JSON.stringify({
+    identity: { instance: 'https://login.example/' },
+    routes: minimal.routes
+  }))
+  const config = loadConfigFile(file, { AZURE_CLIENT_ID: CLIENT, AZURE_TENANT_ID: TENANT, AZURE_FEDERATED_TOKEN_FILE: '/var/run/token', AZURE_AUTHORITY_HOST: 'https://ignored.example' })
+  t.equal(config.identity.clientId, CLIENT)
+  t.equal(config.identity.tenantId, TENANT)
+  t.equal(config.identity.instance, 'https://login.example', 'the file wins over AZURE_AUTHORITY_HOST; trailing slash dropped')
+  t.same(config.identity.credential, { kind: 'federatedTokenFile', federatedTokenFile: '/var/run/token' })
+})
+
+t.test('every mistake is reported with its key path', async (t) => {
+  const found = issues(() => resolveConfig({
+    server: { port: 99999, bogus: true },
+    identity: { tenantId: 'contoso', clientId: CLIENT, credential: { clientSecret: '${env:MISSING_SECRET}' } },
+    routes: [{ prefix: '/graph/', upstream: 'ftp://x', user: { requireScopes: [], scopes: ['a'] } }]
+  }, { source: 'test', env: {} }))
+  t.same(found, [
+    'identity.credential.clientSecret: environment variable MISSING_SECRET is not set',
+    'server.bogus: unknown key',
+    'server.port: expected an integer from 0 to 65535, got 99999',
+    "identity.tenantId: expected a tenant GUID or 'organizations', got \"contoso\"",
+    'routes.0.prefix: expected a path starting with / and not ending with /, got "/graph/"',
+    'routes.0.upstream: expected an http(s) URL, got "ftp://x"',
+    'routes.0.user.requireScopes: expected a non-empty list of strings with at least 1 item(s), got []'
+  ])
+})
+
+t.test('cross-field rules', async (t) => {
+  t.same(issues(() => resolveConfig({ identity: { clientId: CLIENT, tenantId: TENANT }, routes: minimal.routes }, { source: 'x', env: {} })),
+    ['identity.credential: expected exactly one of clientSecret, certificate, federatedTokenFile, managedIdentity'])
+  t.same(issues(() => resolveConfig({
+    identity: { ...minimal.identity, credential: { clientSecret: 'a', federatedTokenFile: '/f' } },
+    routes: minimal.routes
+  }, { source: 'x', env: {} })), ['identity.credential: expected exactly one of clientSecret, certificate, federatedTokenFile, managedIdentity (found clientSecret, federatedTokenFile)'])
+  t.same(issues(() => resolveConfig({
+    identity: { ...minimal.identity, tenantId: 'organizations' },
+    routes: [...minimal.routes, { prefix: '/graph', upstream: 'http://x' }],
+    tokenCache: { redis: { url: 'redis://127.0.0.1:6379' } }
+  }, { source: 'x', env: {} })), [
+    'identity.allowedTenants: required when tenantId is organizations (the tenants whose users may call)',
+    'routes.1.prefix: /graph is used by an earlier route',
+    'routes.1: needs a user block, an app block, or both (otherwise every caller is refused)',
+    'tokenCache.encryptionKey: required with tokenCache.redis (tokens in Redis are always encrypted)'
+  ])
+  t.same(issues(() => resolveConfig({ identity: { credential: { clientSecret: 'a' } }, routes: minimal.routes }, { source: 'x', env: {} })), [
+    "identity.tenantId: missing (expected a tenant GUID or 'organizations'; AZURE_TENANT_ID also works)",
+    'identity.clientId: missing (expected a GUID; AZURE_CLIENT_ID also works)'
+  ])
+  t.same(issues(() => resolveConfig({ ...minimal, identity: { ...minimal.identity, tls: { caFile: 'nope.pem' } } }, { source: 'x', baseDir: dir, env: {} })),
+    ['identity.tls.caFile: cannot read nope.pem (ENOENT)'])
+})
+
+t.test('unreadable and unparsable files', async (t) => {
+  t.same(issues(() => loadConfigFile(join(dir, 'absent.yaml'))), ['cannot read the file: ENOENT'])
+  t.match(issues(() => loadConfigFile(write('bad.json', '{"identity": ')))[0], /^not valid JSON: /)
+  t.match(issues(() => loadConfigFile(write('bad.yaml', 'identity: [unclosed')))[0], /^not valid YAML: /)
+  t.same(issues(() => loadConfigFile(write('list.yaml', '- a\n- b'))), ['the file must hold an object with identity and routes'])
+  const err = t.throws(() => loadConfigFile(write('empty.yaml', 'routes: []\nidentity: {}'))) as ConfigError
+  t.match(err.message, /^invalid configuration in .*empty\.yaml:\n {2}- routes: expected /)
+})

@@ -1,0 +1,53 @@
+import t from 'tap'
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/forwarding/headers'
+import { targetPath } from '../../src/forwarding/target-path'
+
+t.test('the upstream path is the path below the prefix, on the upstream base', async (t) => {
+  t.equal(targetPath('/graph/me?x=1', '/graph', '/v1.0'), '/v1.0/me?x=1')
+  t.equal(targetPath('/graph', '/graph', '/v1.0/'), '/v1.0')
+  t.equal(targetPath('/graph?$select=id', '/graph', '/'), '/?$select=id')
+  t.equal(targetPath('/graph/a%20b/c', '/graph', ''), '/a%20b/c', 'encoding is kept as the client sent it')
+  for (const bad of ['/graph/../admin', '/graph/%2e%2e/admin', '/graph/a%2Fb', '/graph/a%5cb', '/graph//x', '/graph/%E0%A4%A', '/graph/./x']) {
+    t.throws(() => targetPath(bad, '/graph', '/v1.0'), { code: 'OBO_BAD_PATH' }, bad)
+  }
+  t.throws(() => targetPath('/graphx', '/graph', '/'), { code: 'OBO_BAD_PATH' })
+})
+
+t.test('request headers: credentials and hop-by-hop out, forwarding headers and the downstream token in', async (t) => {
+  const out = upstreamRequestHeaders({
+    authorization: 'Bearer incoming',
+    cookie: 'session=1',
+    connection: 'keep-alive, x-secret-hop',
+    'x-secret-hop': '1',
+    'keep-alive': 'timeout=5',
+    'transfer-encoding': 'chunked',
+    expect: '100-continue',
+    'proxy-authorization': 'Basic x',
+    host: 'gateway.example',
+    'x-forwarded-for': '10.0.0.1',
+    'client-request-id': 'spoofed',
+    'content-type': 'application/json',
+    accept: 'application/json'
+  }, { downstreamToken: 'downstream', clientIp: '127.0.0.1', protocol: 'http', host: 'gateway.example', correlationId: 'corr-1' })
+  t.same(out, {
+    'content-type': 'application/json',
+    accept: 'application/json',
+    'x-forwarded-for': '10.0.0.1, 127.0.0.1',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': 'gateway.example',
+    'client-request-id': 'corr-1',
+    authorization: 'Bearer downstream'
+  })
+})
+
+t.test('response headers: hop-by-hop stripped, the rest passed', async (t) => {
+  t.same(clientResponseHeaders({
+    connection: 'close, x-hop',
+    'x-hop': '1',
+    'transfer-encoding': 'chunked',
+    'content-type': 'text/plain',
+    'set-cookie': ['a=1', 'b=2'],
+    'www-authenticate': 'Bearer error="insufficient_claims"',
+    missing: undefined
+  }), { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'www-authenticate': 'Bearer error="insufficient_claims"' })
+})
