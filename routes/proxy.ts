@@ -21,6 +21,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         const principal = await scope.entraAuthenticate(request)
         authorize(principal, route)
+        const path = forwarder.pathFor(request.raw.url ?? request.url)
         const token = principal.kind === 'user'
           ? await scope.tokenAcquirer.forUser(principal, assertionOf(request), userScopes(route))
           : await scope.tokenAcquirer.forApp(principal, appScopes(route))
@@ -29,7 +30,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
         reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort() })
         const upstream = await forwarder.forward({
           method: request.method,
-          rawUrl: request.raw.url ?? request.url,
+          path,
           headers: request.headers,
           body: request.body as Readable | undefined,
           signal: abort.signal

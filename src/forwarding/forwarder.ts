@@ -8,7 +8,8 @@ import { targetPath } from './target-path'
 
 export interface ForwardRequest {
   method: string
-  rawUrl: string
+  /** From `pathFor`, checked before any token is acquired for the request. */
+  path: string
   headers: import('node:http').IncomingHttpHeaders
   /** The unread request body, or undefined for bodiless requests. */
   body: Readable | undefined
@@ -37,11 +38,15 @@ export class Forwarder {
     this.basePath = route.upstream.pathname
   }
 
+  /** The upstream path for a raw request URL; throws BadRequestPathError for escape attempts. */
+  pathFor (rawUrl: string): string {
+    return targetPath(rawUrl, this.route.prefix, this.basePath)
+  }
+
   async forward (req: ForwardRequest, ctx: ForwardContext): Promise<UpstreamResponse> {
-    const path = targetPath(req.rawUrl, this.route.prefix, this.basePath)
     const options: Dispatcher.RequestOptions = {
       origin: this.route.upstream.origin,
-      path,
+      path: req.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(req.headers, ctx),
       body: req.body ?? null,
