@@ -3,15 +3,19 @@ import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { buildGateway } from './app'
 import { ConfigError, loadConfigFile } from './config/load'
+import { readFileSync } from 'node:fs'
+import { buildSampleApi } from './dev/sample-api'
 import { devStackBanner, startDevStack } from './dev/stack'
-import { runEmulatorCommand } from './emulator'
+import { DEV_IDS, runEmulatorCommand } from './emulator'
 
 const USAGE = `usage:
   obo-gateway [--config FILE]        run the gateway with FILE (or $OBO_GATEWAY_CONFIG);
                                      with neither, run the local dev stack (emulator + sample API + gateway)
   obo-gateway check-config FILE      validate FILE and exit
   obo-gateway emulator [--host H] [--port N] [--seed FILE] [--data-dir DIR]
-                                     run only the Entra ID emulator`
+                                     run only the Entra ID emulator
+  obo-gateway sample-api --instance URL [--ca-file FILE] [--host H] [--port N]
+                                     run only the sample downstream API (dev seed identities)`
 
 const LOGGER = {
   level: process.env.LOG_LEVEL ?? 'info',
@@ -22,6 +26,7 @@ export async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === 'emulator') return await runEmulatorCommand(rest)
   if (command === 'check-config') return checkConfig(rest)
+  if (command === 'sample-api') return await runSampleApi(rest)
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE)
     return
@@ -52,6 +57,27 @@ async function runDevStack (): Promise<void> {
   const stack = await listenOrExplain(() => startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } }), 'the dev stack ports (8443, 8081, 8080)')
   closeWithGrace({ delay: 5_000 }, async () => { await stack.close() })
   console.log(devStackBanner(stack))
+}
+
+async function runSampleApi (args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { instance: { type: 'string' }, 'ca-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } },
+    strict: true
+  })
+  if (values.instance === undefined) throw new UsageError('sample-api needs --instance URL (the emulator\'s URL)')
+  const port = Number(values.port ?? 8081)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port ?? ''}'`)
+  const app = await buildSampleApi({
+    instance: values.instance.replace(/\/+$/, ''),
+    tenantId: DEV_IDS.tenantId,
+    clientId: DEV_IDS.sampleApi.clientId,
+    identifierUri: DEV_IDS.sampleApi.identifierUri,
+    ...(values['ca-file'] !== undefined ? { ca: [readFileSync(values['ca-file'], 'utf8')] } : {})
+  })
+  closeWithGrace({ delay: 5_000 }, async () => { await app.close() })
+  const url = await listenOrExplain(() => app.listen({ host: values.host ?? '127.0.0.1', port }), `port ${port}`)
+  console.log(`sample API listening on ${url}, accepting tokens for ${DEV_IDS.sampleApi.identifierUri}`)
 }
 
 async function listenOrExplain<T> (start: () => Promise<T>, where: string): Promise<T> {

@@ -66,7 +66,7 @@ t.test('JSON files and the Azure environment variables work too', async (t) => {
 t.test('every mistake is reported with its key path', async (t) => {
   const found = issues(() => resolveConfig({
     server: { port: 99999, bogus: true },
-    identity: { tenantId: 'contoso', clientId: CLIENT, credential: { clientSecret: '${env:MISSING_SECRET}' } },
+    identity: { tenantId: 'contoso', clientId: CLIENT, credential: { clientSecret: '${env:MISSING_SECRET}' } }, // eslint-disable-line no-template-curly-in-string
     routes: [{ prefix: '/graph/', upstream: 'ftp://x', user: { requireScopes: [], scopes: ['a'] } }]
   }, { source: 'test', env: {} }))
   t.same(found, [
