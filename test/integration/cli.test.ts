@@ -1,0 +1,75 @@
+import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const CLI = resolve(__dirname, '../../src/cli.ts')
+const dir = mkdtempSync(join(tmpdir(), 'obo-cli-'))
+
+function run (args: string[], env: Record<string, string> = {}): { status: number | null, stdout: string, stderr: string } {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 })
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr }
+}
+
+function file (name: string, text: string): string {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+const valid = file('gateway.yaml', `
+identity:
+  tenantId: 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10
+  clientId: 5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11
+  credential: { clientSecret: "\${env:GW_SECRET}" }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+`)
+const invalid = file('bad.yaml', `
+identity: { tenantId: contoso, clientId: nope, credential: {} }
+routes: [{ prefix: graph, upstream: https://x }]
+`)
+
+function noStackTrace (t: Test, text: string): void {
+  t.notMatch(text, /\n\s+at /, 'no stack trace')
+}
+
+t.test('check-config accepts a valid file', async (t) => {
+  const res = run(['check-config', valid], { GW_SECRET: 's' })
+  t.equal(res.status, 0)
+  t.match(res.stdout, /gateway\.yaml: valid \(1 route, tenant 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10, instance https:\/\/login\.microsoftonline\.com\)/)
+})
+
+t.test('check-config names every broken key and exits 1', async (t) => {
+  const res = run(['check-config', invalid])
+  t.equal(res.status, 1)
+  t.match(res.stderr, /^obo-gateway: invalid configuration in .*bad\.yaml:\n/)
+  t.match(res.stderr, /identity\.tenantId: expected a tenant GUID or 'organizations', got "contoso"/)
+  t.match(res.stderr, /identity\.clientId: expected a GUID, got "nope"/)
+  t.match(res.stderr, /routes\.0\.prefix: expected a path starting with \//)
+  noStackTrace(t, res.stderr)
+})
+
+t.test('the gateway refuses to start on a bad config, from --config or OBO_GATEWAY_CONFIG', async (t) => {
+  for (const res of [run(['--config', invalid]), run([], { OBO_GATEWAY_CONFIG: invalid }), run(['--config', valid])]) {
+    t.equal(res.status, 1)
+    t.match(res.stderr, /^obo-gateway: invalid configuration in /)
+    noStackTrace(t, res.stderr)
+  }
+})
+
+t.test('usage mistakes print the usage, not a stack trace', async (t) => {
+  const unknown = run(['--bogus'])
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /Unknown option '--bogus'[\s\S]*usage:/)
+  noStackTrace(t, unknown.stderr)
+  const missing = run(['check-config'])
+  t.equal(missing.status, 1)
+  t.match(missing.stderr, /check-config takes exactly one FILE/)
+  const help = run(['--help'])
+  t.equal(help.status, 0)
+  t.match(help.stdout, /obo-gateway check-config FILE/)
+})
