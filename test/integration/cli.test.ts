@@ -8,7 +8,7 @@ const CLI = resolve(__dirname, '../../src/cli.ts')
 const dir = mkdtempSync(join(tmpdir(), 'obo-cli-'))
 
 function run (args: string[], env: Record<string, string> = {}): { status: number | null, stdout: string, stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 })
+  const res = spawnSync(process.execPath, [...process.execArgv, CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
 }
 

@@ -1,0 +1,77 @@
+import { once } from 'node:events'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from './start'
+import { loadSeedFile, SeedError } from './seed'
+
+const USAGE = 'usage: obo-gateway emulator [--host H] [--port N] [--seed FILE(.json|.yaml)] [--data-dir DIR] [--public-url URL]'
+/** Inside the git-ignored .obo-gateway/ so the CA, once trusted, survives restarts. */
+const DEFAULT_DATA_DIR = '.obo-gateway/emulator'
+
+class UsageError extends Error {}
+
+/**
+ * `obo-gateway emulator`: runs until SIGINT/SIGTERM. Mistakes end in one line on stderr and
+ * exit code 1, never a stack trace.
+ */
+export async function runEmulatorCommand (argv: string[]): Promise<void> {
+  let emulator: RunningEmulator
+  try {
+    emulator = await startEmulator(await optionsFrom(argv))
+  } catch (err) {
+    const reason = err instanceof UsageError ? `${err.message}\n${USAGE}` : err instanceof SeedError ? err.message : `cannot start: ${(err as Error).message}`
+    process.stderr.write(`obo-gateway emulator: ${reason}\n`)
+    process.exitCode = 1
+    return
+  }
+  process.stdout.write(describe(emulator))
+  const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')])
+  process.stdout.write(`obo-gateway emulator: ${String(signal[0] ?? 'signal')} received, stopping\n`)
+  await emulator.close()
+}
+
+async function optionsFrom (argv: string[]): Promise<EmulatorOptions> {
+  let values: { host?: string, port?: string, seed?: string, 'data-dir'?: string, 'public-url'?: string }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: { host: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, 'data-dir': { type: 'string' }, 'public-url': { type: 'string' } },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const options: EmulatorOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR) }
+  if (values.host !== undefined) options.host = values.host
+  if (values.port !== undefined) {
+    const port = Number(values.port)
+    if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`)
+    options.port = port
+  }
+  if (values['public-url'] !== undefined) {
+    if (!/^https:\/\/[^/\s]+\/?$/.test(values['public-url'])) throw new UsageError(`--public-url must be an https origin such as https://emulator:8443, got '${values['public-url']}'`)
+    options.publicUrl = values['public-url']
+  }
+  if (values.seed !== undefined) options.seed = await loadSeedFile(values.seed)
+  return options
+}
+
+/** What a developer needs to point clients at it; passwords and secrets stay in the seed file. */
+function describe (emulator: RunningEmulator): string {
+  const lines = [
+    `Entra ID emulator listening on ${emulator.url}`,
+    `CA certificate: ${emulator.caFile} (trust it, e.g. NODE_EXTRA_CA_CERTS=${emulator.caFile})`,
+    `msal-node: authority ${emulator.url}/<tenant id>, knownAuthorities ['${emulator.host}']`
+  ]
+  for (const tenant of emulator.seed.tenants) {
+    lines.push(`tenant ${tenant.name} ${tenant.id}`)
+    for (const app of tenant.applications) {
+      const kind = app.publicClient === true ? 'public client' : (app.secrets ?? []).length > 0 ? 'confidential (secret)' : 'resource only'
+      const exposes = [...(app.identifierUris ?? []), ...(app.scopes ?? []).map((s) => `scope ${s}`), ...(app.appRoles ?? []).map((r) => `role ${r}`)]
+      lines.push(`  app  ${app.displayName} ${app.clientId} ${kind}${exposes.length > 0 ? `: ${exposes.join(', ')}` : ''}`)
+    }
+    for (const user of tenant.users ?? []) lines.push(`  user ${user.username} ${user.objectId} (${user.name})`)
+  }
+  return `${lines.join('\n')}\n`
+}

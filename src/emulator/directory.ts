@@ -1,0 +1,50 @@
+import type { EmulatorSeed, SeedApplication, SeedTenant, SeedUser } from './seed'
+
+/** Segments that name no single tenant: metadata is served for them, tokens need the user's tenant. */
+export const MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations'])
+
+/** Read-only lookups over the seed, all case-insensitive like Entra's. */
+export class Directory {
+  constructor (readonly seed: EmulatorSeed) {}
+
+  get tenants (): readonly SeedTenant[] {
+    return this.seed.tenants
+  }
+
+  /** A tenant is addressed by its GUID or by its name. */
+  tenant (segment: string): SeedTenant | undefined {
+    const key = segment.toLowerCase()
+    return this.seed.tenants.find((t) => t.id.toLowerCase() === key || t.name.toLowerCase() === key)
+  }
+
+  application (tenant: SeedTenant, clientId: string): SeedApplication | undefined {
+    const key = clientId.toLowerCase()
+    return tenant.applications.find((app) => app.clientId.toLowerCase() === key)
+  }
+
+  /** The app a scope prefix names: one of its identifier URIs (a trailing slash tolerated) or its client id. */
+  resource (tenant: SeedTenant, identifier: string): SeedApplication | undefined {
+    const key = identifier.replace(/\/$/, '').toLowerCase()
+    return tenant.applications.find((app) =>
+      app.clientId.toLowerCase() === key ||
+      (app.identifierUris ?? []).some((uri) => uri.replace(/\/$/, '').toLowerCase() === key))
+  }
+
+  user (tenant: SeedTenant, username: string): SeedUser | undefined {
+    const key = username.toLowerCase()
+    return tenant.users?.find((u) => u.username.toLowerCase() === key)
+  }
+
+  /** Where /organizations sends a username: the tenant that has the user. */
+  tenantOfUser (username: string): SeedTenant | undefined {
+    return this.seed.tenants.find((t) => this.user(t, username) !== undefined)
+  }
+
+  assignedRoles (tenant: SeedTenant, clientId: string, resource: SeedApplication): string[] {
+    const principal = clientId.toLowerCase()
+    const target = resource.clientId.toLowerCase()
+    return (tenant.appRoleAssignments ?? [])
+      .filter((a) => a.clientId.toLowerCase() === principal && a.resource.toLowerCase() === target)
+      .map((a) => a.role)
+  }
+}

@@ -1,0 +1,27 @@
+import { authenticateClient } from '../client-auth'
+import { applicationScope } from '../scopes'
+import { requestedClientCapabilities, type Grant } from './grant'
+
+/** App-only tokens: `roles` are the caller's app role assignments on the resource, no user claims. */
+export const clientCredentialsGrant: Grant = {
+  required: ['scope'],
+  issue (context) {
+    const { directory, issuer, tenant, params } = context
+    const client = authenticateClient(directory, tenant, params, context.authorization, true)
+    const scopes = applicationScope(directory, tenant, client.app.clientId, params.scope ?? '')
+    const capabilities = requestedClientCapabilities(params)
+    // Entra's client credentials answer has no `scope` (see fixtures/entra/token-success-client-credentials.json).
+    return {
+      token_type: 'Bearer',
+      expires_in: issuer.lifetimeSeconds,
+      ext_expires_in: issuer.lifetimeSeconds,
+      access_token: issuer.accessToken({
+        tenant,
+        client: client.app,
+        clientAuthenticated: true,
+        scopes,
+        ...(capabilities === undefined ? {} : { clientCapabilities: capabilities })
+      })
+    }
+  }
+}

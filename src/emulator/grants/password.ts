@@ -1,0 +1,22 @@
+import { authenticateClient } from '../client-auth'
+import { EntraError } from '../entra-errors'
+import { delegatedScopes } from '../scopes'
+import { delegatedResponse, type Grant } from './grant'
+
+/** Resource owner password credentials: how tests and the dev stack sign a seeded user in without a browser. */
+export const passwordGrant: Grant = {
+  required: ['username', 'password', 'scope'],
+  issue (context) {
+    const { directory, tenant, params } = context
+    const client = authenticateClient(directory, tenant, params, context.authorization, false)
+    const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
+    const user = directory.user(tenant, params.username ?? '')
+    if (user === undefined) {
+      throw new EntraError('invalid_grant', 50034, `The user account ${params.username ?? ''} does not exist in the ${tenant.name} directory. To sign into this application, the account must be added to the directory.`)
+    }
+    if (user.password !== params.password) {
+      throw new EntraError('invalid_grant', 50126, 'Error validating credentials due to invalid username or password.')
+    }
+    return delegatedResponse(context, client, scopes, { oid: user.objectId, name: user.name, username: user.username })
+  }
+}

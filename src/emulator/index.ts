@@ -1,0 +1,5 @@
+/** The Entra ID emulator: HTTPS metadata, keys and token endpoint for local development and tests. */
+export { startEmulator, type EmulatorOptions, type RunningEmulator } from './start'
+export { defaultSeed, DEV_IDS, parseSeed, loadSeedFile, SeedError, type EmulatorSeed } from './seed'
+export type { TokenRequestRecord } from './token-endpoint'
+export { runEmulatorCommand } from './cli'
