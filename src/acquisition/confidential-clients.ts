@@ -5,8 +5,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayCredential, IdentityConfig } from '../config/types'
 
 /**
- * One msal-node application per tenant, created on first use and kept: OBO must go to the caller's
- * own tenant (guests, multi-tenant), and each application caches its authority metadata.
+ * One msal-node application per tenant and capability set, created on first use and kept: OBO must
+ * go to the caller's own tenant (guests, multi-tenant), each application caches its authority
+ * metadata, and client capabilities are fixed per msal-node application, so callers that declare
+ * cp1 and callers that do not need separate ones.
  */
 export class ConfidentialClients {
   private readonly apps = new Map<string, ConfidentialClientApplication>()
@@ -16,15 +18,19 @@ export class ConfidentialClients {
     this.credential = credentialOptions(identity.credential)
   }
 
-  forTenant (tenantId: string): ConfidentialClientApplication {
-    let app = this.apps.get(tenantId)
+  /** `capable`: the caller declared cp1, so Entra may answer with claims challenges it can handle. */
+  forTenant (tenantId: string, capable = false): ConfidentialClientApplication {
+    const key = `${tenantId}|${capable ? 'cp1' : ''}`
+    let app = this.apps.get(key)
     if (app === undefined) {
+      const capabilities = capable ? this.identity.clientCapabilities : []
       const config: Configuration = {
         auth: {
           clientId: this.identity.clientId,
           authority: `${this.identity.instance}/${tenantId}`,
           // Listing the host stops msal-node from asking login.microsoftonline.com for instance discovery.
           knownAuthorities: [new URL(this.identity.instance).host],
+          ...(capabilities.length > 0 ? { clientCapabilities: capabilities } : {}),
           ...this.credential
         },
         system: {
@@ -37,7 +43,7 @@ export class ConfidentialClients {
         }
       }
       app = new ConfidentialClientApplication(config)
-      this.apps.set(tenantId, app)
+      this.apps.set(key, app)
     }
     return app
   }

@@ -14,7 +14,7 @@ export class TokenAcquirer {
   constructor (private readonly clients: ConfidentialClients, private readonly homeTenantId: string) {}
 
   async forUser (principal: DelegatedPrincipal, assertion: string, scopes: readonly string[]): Promise<DownstreamToken> {
-    const app = this.clients.forTenant(principal.tenantId)
+    const app = this.clients.forTenant(principal.tenantId, principal.clientCapabilities.includes('cp1'))
     return await settle(app.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...scopes] }), scopes)
   }
 

@@ -115,7 +115,8 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       clientId,
       audiences: identity.audiences ?? [`api://${clientId}`, clientId],
       allowedTenants: allowedTenants.map((t) => t.toLowerCase()),
-      clientCapabilities: identity.clientCapabilities ?? [],
+      // The gateway passes claims challenges on, so it may declare cp1 for callers that declare it too.
+      clientCapabilities: identity.clientCapabilities ?? ['cp1'],
       clockSkewSeconds: identity.clockSkewSeconds ?? 300,
       credential,
       extraCaPems

@@ -14,6 +14,7 @@ export interface IdentityConfig {
   clientId: string
   audiences: string[]
   allowedTenants: string[]
+  /** Declared to Entra only for callers whose own token declares them (xms_cc); default ['cp1']. */
   clientCapabilities: string[]
   clockSkewSeconds: number
   credential: GatewayCredential

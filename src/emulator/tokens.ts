@@ -19,6 +19,8 @@ export interface AccessTokenRequest {
   user?: UserIdentity
   /** From the `claims` request parameter (`access_token.xms_cc.values`), as sent. */
   clientCapabilities?: unknown[]
+  /** Auth contexts (`acrs`) a claims request asked for. */
+  authContexts?: string[]
 }
 
 export interface IssuerSettings {
@@ -79,6 +81,7 @@ export class TokenIssuer {
     claims.uti = randomBytes(16).toString('base64url')
     claims.ver = version === 2 ? '2.0' : '1.0'
     if (request.clientCapabilities !== undefined) claims.xms_cc = request.clientCapabilities
+    if (request.authContexts !== undefined && user !== undefined) claims.acrs = request.authContexts
     return this.keyring.sign(tenant.id, claims, version)
   }
 

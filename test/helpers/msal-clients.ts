@@ -45,12 +45,16 @@ export class MsalKit {
   }
 
   /** Signs a seeded user in through the public dev client (ROPC), by default alice for the gateway's scope. */
-  async signIn (options: { username?: string, password?: string, scopes?: string[], clientId?: string, tenant?: string } = {}): Promise<AuthenticationResult> {
-    const pca = new PublicClientApplication(this.config(options.clientId ?? DEV_IDS.devClient.clientId, options.tenant === undefined ? {} : { tenant: options.tenant }))
+  async signIn (options: { username?: string, password?: string, scopes?: string[], clientId?: string, tenant?: string, clientCapabilities?: string[], claims?: string } = {}): Promise<AuthenticationResult> {
+    const pca = new PublicClientApplication(this.config(options.clientId ?? DEV_IDS.devClient.clientId, {
+      ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+      ...(options.clientCapabilities === undefined ? {} : { clientCapabilities: options.clientCapabilities })
+    }))
     const result = await pca.acquireTokenByUsernamePassword({
       username: options.username ?? DEV_IDS.alice.username,
       password: options.password ?? DEV_IDS.alice.password,
-      scopes: options.scopes ?? [`${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`]
+      scopes: options.scopes ?? [`${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`],
+      ...(options.claims === undefined ? {} : { claims: options.claims })
     })
     if (result === null) throw new Error('msal-node returned no result for the password grant')
     return result

@@ -91,6 +91,18 @@ t.test('OBO end to end: real msal-node, emulator over TLS, gateway, real upstrea
     t.match(claimsOf(forwarded), { aud: DEV_IDS.sampleApi.clientId, scp: 'Items.Write', oid: DEV_IDS.alice.objectId, azp: DEV_IDS.gateway.clientId })
   })
 
+  await t.test('cp1 is declared to Entra only for callers that declared it themselves', async (t) => {
+    const capable = (await clients.signIn({ clientCapabilities: ['CP1'] })).accessToken
+    t.same(claimsOf(capable).xms_cc, ['CP1'])
+    for (const [token, expected] of [[capable, ['cp1']], [aliceToken, undefined]] as const) {
+      const res = await call('/rec/caps', { headers: { authorization: `Bearer ${token}` } })
+      t.equal(res.statusCode, 200)
+      await res.body.dump()
+      const forwarded = String(recorder.requests.at(-1)!.headers.authorization).replace(/^Bearer /, '')
+      t.same(claimsOf(forwarded).xms_cc, expected)
+    }
+  })
+
   await t.test('no token, a tampered signature and an expired token are 401 with the challenge', async (t) => {
     const none = await call('/api/items')
     t.equal(none.statusCode, 401)

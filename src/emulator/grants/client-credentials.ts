@@ -1,6 +1,6 @@
 import { authenticateClient } from '../client-auth'
 import { applicationScope } from '../scopes'
-import { requestedClientCapabilities, type Grant } from './grant'
+import { requestedClaims, type Grant } from './grant'
 
 /** App-only tokens: `roles` are the caller's app role assignments on the resource, no user claims. */
 export const clientCredentialsGrant: Grant = {
@@ -9,7 +9,7 @@ export const clientCredentialsGrant: Grant = {
     const { directory, issuer, tenant, params } = context
     const client = authenticateClient(directory, tenant, params, context.authorization, true)
     const scopes = applicationScope(directory, tenant, client.app.clientId, params.scope ?? '')
-    const capabilities = requestedClientCapabilities(params)
+    const { clientCapabilities } = requestedClaims(params)
     // Entra's client credentials answer has no `scope` (see fixtures/entra/token-success-client-credentials.json).
     return {
       token_type: 'Bearer',
@@ -20,7 +20,7 @@ export const clientCredentialsGrant: Grant = {
         client: client.app,
         clientAuthenticated: true,
         scopes,
-        ...(capabilities === undefined ? {} : { clientCapabilities: capabilities })
+        ...(clientCapabilities === undefined ? {} : { clientCapabilities })
       })
     }
   }

@@ -24,20 +24,30 @@ export interface Grant {
   issue (context: GrantContext): TokenResponse | Promise<TokenResponse>
 }
 
-/**
- * msal sends client capabilities as `claims={"access_token":{"xms_cc":{"values":["cp1"]}}}`; the
- * token then carries `xms_cc` with those values as sent (compare them case-insensitively).
- */
-export function requestedClientCapabilities (params: TokenParams): unknown[] | undefined {
-  if (params.claims === undefined) return undefined
+/** What a `claims` request parameter asks to have in the access token. */
+export interface RequestedClaims {
+  /** `access_token.xms_cc.values`, as sent: msal sends client capabilities this way. */
+  clientCapabilities?: unknown[]
+  /** `access_token.acrs`: auth contexts a step-up asks for; the seeded user always satisfies them. */
+  authContexts?: string[]
+}
+
+export function requestedClaims (params: TokenParams): RequestedClaims {
+  if (params.claims === undefined) return {}
   let claims: unknown
   try {
     claims = JSON.parse(params.claims)
   } catch {
     throw new EntraError('invalid_request', 90100, "The parameter 'claims' isn't valid JSON.")
   }
-  const values = (claims as { access_token?: { xms_cc?: { values?: unknown } } } | null)?.access_token?.xms_cc?.values
-  return Array.isArray(values) ? values : undefined
+  const accessToken = (claims as { access_token?: { xms_cc?: { values?: unknown }, acrs?: { value?: unknown, values?: unknown } } } | null)?.access_token
+  const values = accessToken?.xms_cc?.values
+  const acrs = accessToken?.acrs
+  const contexts = [acrs?.value, ...(Array.isArray(acrs?.values) ? acrs.values : [])].filter((v): v is string => typeof v === 'string')
+  return {
+    ...(Array.isArray(values) ? { clientCapabilities: values } : {}),
+    ...(contexts.length > 0 ? { authContexts: contexts } : {})
+  }
 }
 
 /** The answer shared by the delegated grants: id_token and refresh_token only when their OIDC scopes were asked, like Entra. */
@@ -48,7 +58,7 @@ export function delegatedResponse (
   user: UserIdentity
 ): TokenResponse {
   const { issuer, tenant, params } = context
-  const capabilities = requestedClientCapabilities(params)
+  const requested = requestedClaims(params)
   const body: TokenResponse = {
     token_type: 'Bearer',
     scope: scopes.granted.join(' '),
@@ -60,7 +70,7 @@ export function delegatedResponse (
       clientAuthenticated: client.confidential,
       scopes,
       user,
-      ...(capabilities === undefined ? {} : { clientCapabilities: capabilities })
+      ...requested
     })
   }
   if (scopes.oidc.has('offline_access')) body.refresh_token = opaqueToken()
