@@ -18,16 +18,19 @@ export class Keyring {
   static async create (tenants: readonly SeedTenant[]): Promise<Keyring> {
     // All keys at once: RSA generation runs on libuv's pool, so the tenants overlap.
     const generated = await Promise.all(tenants.map(async (tenant) => [tenant.id, await createSigningKeys()] as const))
-    const byTenant = new Map<string, TenantKeys>()
-    for (const [tenantId, keys] of generated) {
-      const current = signingKeyOf(keys)
-      byTenant.set(tenantId, {
-        keys,
-        signV2: createSigner({ key: current.privateKeyPem, algorithm: 'RS256', kid: current.kid }),
-        signV1: createSigner({ key: current.privateKeyPem, algorithm: 'RS256', kid: current.kid, header: { alg: 'RS256', x5t: current.kid } })
-      })
-    }
-    return new Keyring(byTenant)
+    return new Keyring(new Map(generated.map(([tenantId, keys]) => [tenantId, tenantKeys(keys)])))
+  }
+
+  /**
+   * Signing key rollover as Entra does it, without warning: a new key is published and signs from
+   * now on, and the key that signed until now disappears from the JWKS. Returns the new key's kid.
+   */
+  async rotate (tenantId: string): Promise<string> {
+    const current = this.tenantKeys(tenantId)
+    const [fresh] = await createSigningKeys(1)
+    if (fresh === undefined) throw new Error('no key generated')
+    this.byTenant.set(tenantId, tenantKeys([fresh, ...current.keys.slice(1)]))
+    return fresh.kid
   }
 
   keys (tenantId: string): SigningKey[] {
@@ -80,6 +83,15 @@ export class Keyring {
     const keys = this.byTenant.get(tenantId)
     if (keys === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
     return keys
+  }
+}
+
+function tenantKeys (keys: SigningKey[]): TenantKeys {
+  const current = signingKeyOf(keys)
+  return {
+    keys,
+    signV2: createSigner({ key: current.privateKeyPem, algorithm: 'RS256', kid: current.kid }),
+    signV1: createSigner({ key: current.privateKeyPem, algorithm: 'RS256', kid: current.kid, header: { alg: 'RS256', x5t: current.kid } })
   }
 }
 

@@ -8,6 +8,8 @@ export interface MetadataDependencies {
   directory: Directory
   keyring: Keyring
   url: () => string
+  /** Called with the tenant GUID (or common/organizations) of every JWKS request. */
+  recordJwksFetch: (segment: string) => void
 }
 
 interface TenantView {
@@ -81,6 +83,7 @@ export function registerMetadata (app: FastifyInstance, deps: MetadataDependenci
 
   const jwks = async (request: { params: { tenant: string } }): Promise<{ keys: unknown[] }> => {
     const t = view(request.params.tenant)
+    deps.recordJwksFetch(t.segment)
     const issuer = v2Issuer(deps.url(), TEMPLATE)
     return {
       keys: t.tenantIds.flatMap((id) => deps.keyring.keys(id)).map((key) => ({

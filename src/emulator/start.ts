@@ -39,6 +39,10 @@ export interface RunningEmulator {
   signToken (tenantId: string, payload: Record<string, unknown>, header?: Record<string, unknown>): string
   /** Every token request received, oldest first (tests assert "Entra was called N times"). */
   tokenRequests (): TokenRequestRecord[]
+  /** Rolls the tenant's signing key over: a new key signs and is published, the old signing key is withdrawn. Returns the new kid. */
+  rotateKeys (tenantId: string): Promise<string>
+  /** How many times each tenant's JWKS was fetched (tests assert refetch behaviour). */
+  jwksFetches (tenantId: string): number
   close (): Promise<void>
 }
 
@@ -53,6 +57,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
 
   let url = ''
   const requests: TokenRequestRecord[] = []
+  const jwksFetches = new Map<string, number>()
   const issuer = new TokenIssuer(keyring, { url: () => url, lifetimeSeconds: options.tokenLifetimeSeconds ?? 3600 })
   const app = buildServer({
     tls,
@@ -61,7 +66,8 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     keyring,
     issuer,
     url: () => url,
-    record: (entry) => { requests.push(entry) }
+    record: (entry) => { requests.push(entry) },
+    recordJwksFetch: (tenantId) => { jwksFetches.set(tenantId, (jwksFetches.get(tenantId) ?? 0) + 1) }
   })
   await app.listen({ host, port: options.port ?? 0 })
   const { port } = app.server.address() as AddressInfo
@@ -81,6 +87,12 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
       return keyring.signRaw(tenant.id, payload, header)
     },
     tokenRequests: () => requests.map((r) => ({ ...r })),
+    rotateKeys: async (tenantId) => {
+      const tenant = directory.tenant(tenantId)
+      if (tenant === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
+      return await keyring.rotate(tenant.id)
+    },
+    jwksFetches: (tenantId) => jwksFetches.get(tenantId) ?? 0,
     close: async () => { await app.close() }
   }
 }

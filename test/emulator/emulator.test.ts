@@ -259,3 +259,19 @@ t.test('a public URL (docker compose) becomes the issuer and a name on the certi
     token_endpoint: `https://emulator.test:9443/${DEV_IDS.tenantId}/oauth2/v2.0/token`
   })
 })
+
+t.test('key rollover at run time: the new key signs and is published, the old signing key is withdrawn', async (t) => {
+  const own = await startEmulator()
+  t.teardown(() => own.close())
+  const ownKit = new MsalKit(own)
+  t.teardown(() => ownKit.close())
+  const keysPath = `/${DEV_IDS.tenantId}/discovery/v2.0/keys`
+  const before = (await request(`${own.url}${keysPath}`, { dispatcher: ownKit.agent }).then((r) => r.body.json()) as { keys: Jwk[] }).keys.map((k) => k.kid)
+  t.equal(own.jwksFetches(DEV_IDS.tenantId), 1)
+  const fresh = await own.rotateKeys(DEV_IDS.tenantName)
+  const after = (await request(`${own.url}${keysPath}`, { dispatcher: ownKit.agent }).then((r) => r.body.json()) as { keys: Jwk[] }).keys.map((k) => k.kid)
+  t.same(after, [fresh, before[1]], 'new key first, the other key kept, the old signing key gone')
+  t.notOk(after.includes(before[0]!))
+  t.equal(own.jwksFetches(DEV_IDS.tenantId), 2)
+  t.equal(jwtHeader((await ownKit.signIn()).accessToken).kid, fresh, 'tokens are signed with the new key')
+})
