@@ -20,6 +20,10 @@ export interface EntraAuthOptions {
   audiences: readonly string[]
   /** Tolerance for exp/nbf, seconds; default 300 like Microsoft's libraries. */
   clockSkewSeconds?: number
+  /** Least time between two JWKS fetches caused by unknown kids, seconds; default 30. */
+  keyRefreshCooldownSeconds?: number
+  /** Verified tokens remembered (per signing key) so a repeated token skips RSA; default 10,000. */
+  verifiedTokenCacheSize?: number
   /** Extra CA certificates (PEM) to trust for the authority, e.g. a local emulator's. */
   ca?: readonly string[]
   /** Use this dispatcher for metadata and key fetches instead of a private one. */
@@ -59,7 +63,9 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     instance: options.instance.replace(/\/+$/, ''),
     tenantId: options.tenantId,
     allowedTenants: options.allowedTenants ?? [options.tenantId],
-    dispatcher
+    dispatcher,
+    keyRefreshCooldownMs: (options.keyRefreshCooldownSeconds ?? 30) * 1000,
+    onKeyRefreshError: (tenant, err) => fastify.log.warn({ tenant, reason: (err as Error).message }, 'signing key refresh failed; keeping the last good keys')
   })
 
   await fastify.register(fastifyJwt, {
@@ -70,6 +76,9 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
       allowedAud: [...options.audiences],
       clockTolerance: (options.clockSkewSeconds ?? 300) * 1000,
       requiredClaims: ['exp', 'aud', 'iss'],
+      // fast-jwt remembers a verified token (by its hash) until it expires, so a repeated token costs no RSA.
+      cache: options.verifiedTokenCacheSize ?? 10_000,
+      cacheTTL: Number.POSITIVE_INFINITY,
       extractToken: (request: FastifyRequest) => bearerToken(request.headers.authorization)
     },
     messages: { authorizationTokenInvalid: (err: Error) => err.message },
@@ -101,9 +110,12 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   })
 
   fastify.addHook('onReady', async function () {
-    trust.issuerPolicy().catch((err: Error) => fastify.log.warn({ reason: err.message }, 'OpenID metadata not loaded yet; will retry on the first request'))
+    trust.warm().catch((err: Error) => fastify.log.warn({ reason: err.message }, 'OpenID metadata not loaded yet; will retry on the first request'))
   })
-  if (ownDispatcher) fastify.addHook('onClose', async () => { await dispatcher.close() })
+  fastify.addHook('onClose', async () => {
+    trust.close()
+    if (ownDispatcher) await dispatcher.close()
+  })
 }
 
 /** @fastify/jwt and fast-jwt errors carry codes; their messages never include the token. */

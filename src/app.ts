@@ -25,6 +25,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     allowedTenants: identity.allowedTenants,
     audiences: identity.audiences,
     clockSkewSeconds: identity.clockSkewSeconds,
+    keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds,
     ca: identity.extraCaPems
   })
   await app.register(tokenAcquisition, { identity })

@@ -32,6 +32,11 @@ export class InsufficientClaimsError extends GatewayError {
   constructor (message: string, readonly claims: string, readonly ccType?: string) { super(message) }
 }
 
+/** The route needs a step-up the client could do, but it has not declared that it handles claims challenges (cp1). */
+export class ClientCapabilityRequiredError extends GatewayError {
+  readonly code = 'OBO_CLIENT_CAPABILITY_REQUIRED'
+}
+
 export class ConsentRequiredError extends GatewayError {
   readonly code = 'OBO_CONSENT_REQUIRED'
   constructor (message: string, readonly scopes: readonly string[]) { super(message) }

@@ -118,6 +118,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       // The gateway passes claims challenges on, so it may declare cp1 for callers that declare it too.
       clientCapabilities: identity.clientCapabilities ?? ['cp1'],
       clockSkewSeconds: identity.clockSkewSeconds ?? 300,
+      keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds ?? 30,
       credential,
       extraCaPems
     },

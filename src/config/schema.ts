@@ -50,6 +50,7 @@ export const ConfigSchema = Type.Object({
     allowedTenants: Type.Optional(Type.Array(Guid, { minItems: 1 })),
     clientCapabilities: Type.Optional(Type.Array(NonEmpty)),
     clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+    keyRefreshCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
     credential: Type.Optional(Credential),
     tls: Type.Optional(Type.Object({ caFile: Type.Optional(NonEmpty) }, { additionalProperties: false }))
   }, { additionalProperties: false }),

@@ -17,6 +17,8 @@ export interface IdentityConfig {
   /** Declared to Entra only for callers whose own token declares them (xms_cc); default ['cp1']. */
   clientCapabilities: string[]
   clockSkewSeconds: number
+  /** Least time between two JWKS fetches caused by unknown kids. */
+  keyRefreshCooldownSeconds: number
   credential: GatewayCredential
   /** PEM contents of `tls.caFile`, already read. */
   extraCaPems: string[]

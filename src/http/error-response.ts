@@ -1,7 +1,7 @@
 import { formatBearerChallenge, type ChallengeParams } from '../challenges/www-authenticate'
 import { encodeClaims } from '../challenges/claims'
 import {
-  BadRequestPathError, ConsentRequiredError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
+  BadRequestPathError, ClientCapabilityRequiredError, ConsentRequiredError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
   InsufficientScopeError, InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError,
   UpstreamTimeoutError, UpstreamUnreachableError
 } from '../errors'
@@ -59,6 +59,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
         ...(err.ccType !== undefined ? [['cc_type', err.ccType] as const] : [])
       ])
     }
+    if (err instanceof ClientCapabilityRequiredError) return plain(403, 'client_capability_required', err.message)
     if (err instanceof ConsentRequiredError) {
       const scope = ['offline_access', ...err.scopes].join(' ')
       const consentUri = `${ctx.instance}/${ctx.tenantId}/oauth2/v2.0/authorize?client_id=${encodeURIComponent(ctx.clientId)}` +

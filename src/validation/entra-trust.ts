@@ -3,6 +3,7 @@ import { IdentityUnavailableError, InvalidTokenError } from '../errors'
 import { IssuerPolicy } from './issuer-policy'
 import { KeyStore } from './key-store'
 import { loadIssuerTemplates } from './openid-metadata'
+import { isGuid } from './tenant'
 
 export interface EntraTrustOptions {
   instance: string
@@ -10,6 +11,8 @@ export interface EntraTrustOptions {
   tenantId: string
   allowedTenants: readonly string[]
   dispatcher: Dispatcher
+  keyRefreshCooldownMs: number
+  onKeyRefreshError?: (tenant: string, err: unknown) => void
 }
 
 interface DecodedToken {
@@ -27,7 +30,12 @@ export class EntraTrust {
   private policy?: Promise<IssuerPolicy>
 
   constructor (private readonly options: EntraTrustOptions) {
-    this.keys = new KeyStore(options.instance, options.dispatcher)
+    this.keys = new KeyStore({
+      instance: options.instance,
+      dispatcher: options.dispatcher,
+      cooldownMs: options.keyRefreshCooldownMs,
+      ...(options.onKeyRefreshError ? { onRefreshError: options.onKeyRefreshError } : {})
+    })
   }
 
   issuerPolicy (): Promise<IssuerPolicy> {
@@ -49,6 +57,16 @@ export class EntraTrust {
     if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256')
     const policy = await this.issuerPolicy()
     const tenant = policy.tenantOf(payload.iss, payload.tid)
-    return this.keys.publicKey(tenant, header.kid, payload.iss as string)
+    return await this.keys.publicKey(tenant, header.kid, policy.expectedIssuers(tenant))
+  }
+
+  /** Metadata and the allowed tenants' keys, loaded before the first request needs them. */
+  async warm (): Promise<void> {
+    await this.issuerPolicy()
+    await Promise.all(this.options.allowedTenants.filter(isGuid).map((t) => this.keys.warm(t.toLowerCase())))
+  }
+
+  close (): void {
+    this.keys.close()
   }
 }

@@ -1,50 +1,74 @@
-import { createPublicKey } from 'node:crypto'
-import buildGetJwks from 'get-jwks'
 import type { Dispatcher } from 'undici'
-import { InvalidTokenError, IdentityUnavailableError } from '../errors'
+import { IdentityUnavailableError, InvalidTokenError } from '../errors'
+import { fetchJson } from '../net/fetch-json'
+import { verificationKeys } from './jwk'
+import { TenantKeySet, unrefTimer } from './key-set'
 
-const KEY_TTL_MS = 12 * 60 * 60 * 1000
+export interface KeyStoreOptions {
+  instance: string
+  dispatcher: Dispatcher
+  cooldownMs: number
+  refreshIntervalMs?: number
+  onRefreshError?: (tenant: string, err: unknown) => void
+}
+
+const TWELVE_HOURS_MS = 12 * 60 * 60 * 1000
 
 /**
- * Signing keys per tenant (Entra may stop sharing a key across tenants at any time), fetched with
- * get-jwks from `<instance>/<tid>/discovery/v2.0/keys`, a location we build, never one a token names.
- * Keys are handed out as PEM strings: @fastify/jwt only reuses its verifier for string keys.
+ * Signing keys per tenant, fetched from `<instance>/<tid>/discovery/v2.0/keys`: a location built
+ * from configuration and a tenant the issuer policy already allowed, never from anything a token
+ * names (`jku`, `x5u`, `jwk`, `x5c` and `iss` hosts are ignored). Per tenant because a key shared
+ * across tenants today may not be tomorrow.
+ *
+ * get-jwks is not used: it caches single keys, refetches the whole JWKS for every unknown kid
+ * (no cooldown, no de-duplication across kids) and its timeout option is ignored by fetch.
  */
 export class KeyStore {
-  private readonly jwks
-  private readonly pems = new Map<string, string>()
+  private readonly tenants = new Map<string, TenantKeySet>()
 
-  constructor (private readonly instance: string, dispatcher: Dispatcher) {
-    this.jwks = buildGetJwks({
-      jwksPath: 'discovery/v2.0/keys',
-      max: 1000,
-      ttl: KEY_TTL_MS,
-      // get-jwks' own `timeout` is ignored by global fetch; the dispatcher's timeouts bound the call.
-      fetchOptions: { dispatcher } as unknown as RequestInit
-    })
-  }
+  constructor (private readonly options: KeyStoreOptions) {}
 
-  /** The PEM public key for `kid` in `tenant`, after checking the key's own `issuer` if it states one. */
-  async publicKey (tenant: string, kid: unknown, iss: string): Promise<string> {
+  /** The PEM key for `kid`, after checking the key's own `issuer` against the token's tenant. */
+  async publicKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): Promise<string> {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
       throw new InvalidTokenError('The token header has no usable kid')
     }
-    const cacheKey = `${tenant}:${kid}`
-    let jwk
-    try {
-      jwk = await this.jwks.getJwk({ domain: `${this.instance}/${tenant}/`, alg: 'RS256', kid })
-    } catch (err) {
-      if ((err as { code?: string }).code === 'JWK_NOT_FOUND') throw new InvalidTokenError('The token was signed by an unknown key')
-      throw new IdentityUnavailableError('The signing keys of the token issuer could not be loaded', 30)
+    const lookup = await this.keySet(tenant).lookup(kid)
+    if (!lookup.found) {
+      if (lookup.reason === 'unavailable') throw new IdentityUnavailableError('The signing keys of the token issuer could not be loaded', 30)
+      throw new InvalidTokenError('The token was signed by an unknown key')
     }
-    if (typeof jwk.issuer === 'string' && jwk.issuer.replace('{tenantid}', tenant) !== iss) {
+    // Entra states each key's issuer, possibly templated; a key of another tenant (or of the MSA
+    // tenant) must not validate this tenant's tokens.
+    const keyIssuer = lookup.key.issuer?.replace('{tenantid}', tenant)
+    if (keyIssuer !== undefined && !acceptedIssuers.includes(keyIssuer)) {
       throw new InvalidTokenError('The signing key is not valid for the token issuer')
     }
-    let pem = this.pems.get(cacheKey)
-    if (pem === undefined) {
-      pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
-      this.pems.set(cacheKey, pem)
+    return lookup.key.pem
+  }
+
+  /** Loads a tenant's keys ahead of the first request (failures are reported, not thrown). */
+  async warm (tenant: string): Promise<void> {
+    await this.keySet(tenant).refresh()
+  }
+
+  close (): void {
+    for (const set of this.tenants.values()) set.close()
+  }
+
+  private keySet (tenant: string): TenantKeySet {
+    let set = this.tenants.get(tenant)
+    if (set === undefined) {
+      const url = `${this.options.instance}/${tenant}/discovery/v2.0/keys`
+      set = new TenantKeySet({
+        fetchKeys: async () => verificationKeys(await fetchJson(url, this.options.dispatcher)),
+        cooldownMs: this.options.cooldownMs,
+        refreshIntervalMs: this.options.refreshIntervalMs ?? TWELVE_HOURS_MS,
+        schedule: unrefTimer,
+        onRefreshError: (err) => this.options.onRefreshError?.(tenant, err)
+      })
+      this.tenants.set(tenant, set)
     }
-    return pem
+    return set
   }
 }

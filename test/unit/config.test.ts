@@ -46,6 +46,7 @@ routes:
   t.same(config.identity.audiences, [`api://${CLIENT}`, CLIENT])
   t.same(config.identity.allowedTenants, [TENANT])
   t.equal(config.identity.clockSkewSeconds, 300)
+  t.equal(config.identity.keyRefreshCooldownSeconds, 30)
   t.same(config.identity.credential, { kind: 'clientSecret', clientSecret: 'from-env' })
   t.equal(config.routes[0]?.upstream.href, 'https://graph.example/v1.0')
   t.same(config.routes[0]?.timeouts, { connectMs: 5000, headersMs: 30000, bodyMs: 60000 })

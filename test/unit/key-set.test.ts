@@ -1,0 +1,117 @@
+import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
+import { verificationKeys, type VerificationKey } from '../../src/validation/jwk'
+import { TenantKeySet } from '../../src/validation/key-set'
+
+const HOUR = 3_600_000
+
+function harness (options: { cooldownMs?: number } = {}) {
+  let clock = 1_000_000
+  let published = new Map<string, VerificationKey>([['k1', { pem: 'PEM1' }]])
+  let failing = false
+  let fetches = 0
+  const scheduled: Array<{ run: () => void, delayMs: number, cancelled: boolean }> = []
+  const errors: unknown[] = []
+  const set = new TenantKeySet({
+    fetchKeys: async () => {
+      fetches++
+      await new Promise((resolve) => setImmediate(resolve))
+      if (failing) throw new Error('JWKS endpoint down')
+      return new Map(published)
+    },
+    cooldownMs: options.cooldownMs ?? 30_000,
+    refreshIntervalMs: 12 * HOUR,
+    now: () => clock,
+    schedule: (run, delayMs) => {
+      const entry = { run, delayMs, cancelled: false }
+      scheduled.push(entry)
+      return { cancel: () => { entry.cancelled = true } }
+    },
+    onRefreshError: (err) => errors.push(err)
+  })
+  return {
+    set,
+    advance: (ms: number) => { clock += ms },
+    publish: (keys: Record<string, string>) => { published = new Map(Object.entries(keys).map(([kid, pem]) => [kid, { pem }])) },
+    fail: (value: boolean) => { failing = value },
+    fetches: () => fetches,
+    scheduled,
+    errors
+  }
+}
+
+t.test('a known kid is served from memory; the first lookup loads the set once', async (t) => {
+  const h = harness()
+  t.same(await h.set.lookup('k1'), { found: true, key: { pem: 'PEM1' } })
+  t.same(await h.set.lookup('k1'), { found: true, key: { pem: 'PEM1' } })
+  t.equal(h.fetches(), 1)
+})
+
+t.test('1,000 concurrent random kids cost one fetch per cooldown, and a real new key is learned within one cooldown', async (t) => {
+  const h = harness({ cooldownMs: 30_000 })
+  await h.set.lookup('k1')
+  h.advance(30_000)
+  const noise = await Promise.all(Array.from({ length: 1000 }, (_, i) => h.set.lookup(`random-${i}`)))
+  t.ok(noise.every((r) => !r.found && r.reason === 'unknown-kid'))
+  t.equal(h.fetches(), 2, 'the burst shared one refetch')
+  // Entra rolls its key right after the noise: still inside the cooldown, so not yet learned...
+  h.publish({ k2: 'PEM2' })
+  h.advance(10_000)
+  t.same(await h.set.lookup('k2'), { found: false, reason: 'unknown-kid' })
+  t.equal(h.fetches(), 2)
+  // ...and learned as soon as the cooldown since the last fetch has passed, whatever the noise.
+  h.advance(20_000)
+  t.same(await h.set.lookup('k2'), { found: true, key: { pem: 'PEM2' } })
+  t.equal(h.fetches(), 3)
+  t.same(await h.set.lookup('k1'), { found: false, reason: 'unknown-kid' }, 'a withdrawn key stops validating')
+})
+
+t.test('a failed refresh keeps the last good keys; with none, lookups report unavailable', async (t) => {
+  const h = harness({ cooldownMs: 1000 })
+  h.fail(true)
+  t.same(await h.set.lookup('k1'), { found: false, reason: 'unavailable' })
+  t.same(await h.set.lookup('k1'), { found: false, reason: 'unavailable' }, 'retries at once while nothing was ever loaded')
+  t.equal(h.fetches(), 2)
+  h.fail(false)
+  t.same(await h.set.lookup('k1'), { found: true, key: { pem: 'PEM1' } })
+  h.fail(true)
+  h.advance(1000)
+  t.same(await h.set.lookup('other'), { found: false, reason: 'unknown-kid' })
+  t.same(await h.set.lookup('k1'), { found: true, key: { pem: 'PEM1' } }, 'last good keys still in use')
+  t.equal(h.errors.length, 3)
+})
+
+t.test('keys are refreshed in the background about every 12 hours, with jitter', async (t) => {
+  const h = harness()
+  await h.set.lookup('k1')
+  const first = h.scheduled.at(-1)!
+  t.ok(first.delayMs >= 11 * HOUR && first.delayMs <= 13 * HOUR, `scheduled in ${first.delayMs} ms`)
+  h.publish({ k3: 'PEM3' })
+  first.run()
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  t.same(await h.set.lookup('k3'), { found: true, key: { pem: 'PEM3' } })
+  t.equal(h.fetches(), 2)
+  const next = h.scheduled.at(-1)!
+  t.not(next, first, 'the next refresh is scheduled after each one')
+  h.set.close()
+  t.ok(next.cancelled, 'close() cancels the timer')
+})
+
+t.test('JWKS documents: RSA signing keys kept, others skipped, issuer kept', async (t) => {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const jwk = publicKey.export({ format: 'jwk' })
+  const keys = verificationKeys({
+    keys: [
+      { ...jwk, kid: 'good', use: 'sig', issuer: 'https://login.example/{tenantid}/v2.0' },
+      { ...jwk, kid: 'no-use' },
+      { ...jwk, kid: 'enc', use: 'enc' },
+      { kty: 'EC', kid: 'ec', crv: 'P-256', x: 'a', y: 'b' },
+      { kty: 'RSA', kid: 'broken', n: '!!', e: 'AQAB' },
+      { ...jwk }
+    ]
+  })
+  t.same([...keys.keys()], ['good', 'no-use'])
+  t.equal(keys.get('good')?.issuer, 'https://login.example/{tenantid}/v2.0')
+  t.match(keys.get('good')?.pem, /^-----BEGIN PUBLIC KEY-----/)
+  t.throws(() => verificationKeys({ nope: [] }), { message: 'the JWKS document has no keys array' })
+})
