@@ -1,0 +1,79 @@
+/**
+ * Validations per second on one core, three ways, in one run:
+ *   - a repeated token (the verified-token cache answers),
+ *   - a stream of distinct valid tokens (full path: decode, issuer policy, key lookup, RS256),
+ *   - crypto.verify alone on the same tokens (the limit for the full path),
+ * plus Fastify's own cost for the same request with no authentication, so ratios can be read
+ * against both. Run: npm run bench:validation
+ */
+import { createPublicKey, verify } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import entraAuth from '../plugins/entra-auth'
+import { DEV_IDS, startEmulator } from '../src/emulator'
+import { verificationKeys } from '../src/validation/jwk'
+import { createHttpsAgent } from '../src/net/https-agent'
+import { fetchJson } from '../src/net/fetch-json'
+
+const DISTINCT = 20_000
+const DURATION_MS = 3_000
+
+async function measure (name: string, op: (i: number) => Promise<unknown> | unknown): Promise<number> {
+  for (let i = 0; i < 2000; i++) await op(i)
+  let count = 0
+  const start = process.hrtime.bigint()
+  const end = start + BigInt(DURATION_MS) * 1_000_000n
+  while (process.hrtime.bigint() < end) {
+    for (let j = 0; j < 200; j++) await op(count++)
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  const rate = count / seconds
+  console.log(`${name.padEnd(48)} ${Math.round(rate).toString().padStart(9)} /s`)
+  return rate
+}
+
+async function main (): Promise<void> {
+  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-')) })
+  const agent = createHttpsAgent({ ca: [emulator.caPem] })
+  const app = Fastify()
+  await app.register(entraAuth, { instance: emulator.url, tenantId: DEV_IDS.tenantId, audiences: [DEV_IDS.gateway.clientId], dispatcher: agent })
+  app.get('/auth', async (request) => { await app.entraAuthenticate(request); return 'ok' })
+  app.get('/open', async () => 'ok')
+  await app.ready()
+
+  const now = Math.floor(Date.now() / 1000)
+  const base = {
+    aud: DEV_IDS.gateway.clientId, iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`, tid: DEV_IDS.tenantId,
+    oid: DEV_IDS.alice.objectId, azp: DEV_IDS.devClient.clientId, scp: 'access_as_user', ver: '2.0', iat: now, nbf: now, exp: now + 3600
+  }
+  const tokens = Array.from({ length: DISTINCT }, (_, i) => emulator.signToken(DEV_IDS.tenantId, { ...base, uti: `u${i}` }))
+  const keys = verificationKeys(await fetchJson(`${emulator.url}/${DEV_IDS.tenantId}/discovery/v2.0/keys`, agent))
+  const publicKey = createPublicKey([...keys.values()][0]!.pem)
+
+  const call = async (path: string, token?: string): Promise<void> => {
+    const res = await app.inject({ method: 'GET', url: path, headers: token ? { authorization: `Bearer ${token}` } : {} })
+    if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${res.body}`)
+  }
+
+  console.log(`node ${process.version}, ${DURATION_MS / 1000} s per case, ${DISTINCT} distinct tokens`)
+  const open = await measure('Fastify inject, no authentication', () => call('/open'))
+  const hit = await measure('validation, repeated token (cache hit)', () => call('/auth', tokens[0]))
+  const full = await measure('validation, distinct tokens (full RS256 path)', (i) => call('/auth', tokens[i % DISTINCT]))
+  const rsa = await measure('crypto.verify alone on the same tokens', (i) => {
+    const token = tokens[i % DISTINCT]!
+    const dot = token.lastIndexOf('.')
+    const ok = verify('RSA-SHA256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))
+    if (!ok) throw new Error('bad signature')
+  })
+  console.log('')
+  console.log(`cache hit / full path             ${(hit / full).toFixed(2)}x faster`)
+  console.log(`full path / crypto.verify alone   ${(full / rsa).toFixed(2)} (1.00 = only the RSA check costs anything)`)
+  console.log(`cache hit / no authentication     ${(hit / open).toFixed(2)} (1.00 = validation costs nothing on a hit)`)
+  await app.close()
+  await agent.close()
+  await emulator.close()
+}
+
+main().catch((err) => { console.error(err); process.exitCode = 1 })
