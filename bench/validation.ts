@@ -45,8 +45,16 @@ async function main (): Promise<void> {
 
   const now = Math.floor(Date.now() / 1000)
   const base = {
-    aud: DEV_IDS.gateway.clientId, iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`, tid: DEV_IDS.tenantId,
-    oid: DEV_IDS.alice.objectId, azp: DEV_IDS.devClient.clientId, scp: 'access_as_user', ver: '2.0', iat: now, nbf: now, exp: now + 3600
+    aud: DEV_IDS.gateway.clientId,
+    iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`,
+    tid: DEV_IDS.tenantId,
+    oid: DEV_IDS.alice.objectId,
+    azp: DEV_IDS.devClient.clientId,
+    scp: 'access_as_user',
+    ver: '2.0',
+    iat: now,
+    nbf: now,
+    exp: now + 3600
   }
   const tokens = Array.from({ length: DISTINCT }, (_, i) => emulator.signToken(DEV_IDS.tenantId, { ...base, uti: `u${i}` }))
   const keys = verificationKeys(await fetchJson(`${emulator.url}/${DEV_IDS.tenantId}/discovery/v2.0/keys`, agent))
@@ -58,7 +66,7 @@ async function main (): Promise<void> {
   }
 
   console.log(`node ${process.version}, ${DURATION_MS / 1000} s per case, ${DISTINCT} distinct tokens`)
-  const open = await measure('Fastify inject, no authentication', () => call('/open'))
+  const open = await measure('Fastify inject, no authentication, same header', () => call('/open', tokens[0]))
   const hit = await measure('validation, repeated token (cache hit)', () => call('/auth', tokens[0]))
   const full = await measure('validation, distinct tokens (full RS256 path)', (i) => call('/auth', tokens[i % DISTINCT]))
   const rsa = await measure('crypto.verify alone on the same tokens', (i) => {

@@ -7,6 +7,7 @@ import { createHttpsAgent } from '../src/net/https-agent'
 import { bearerToken } from '../src/validation/bearer'
 import { EntraTrust } from '../src/validation/entra-trust'
 import { principalFromClaims, type Principal } from '../src/validation/principal'
+import { VerifiedTokenCache } from '../src/validation/verified-token-cache'
 import { authorize, type AccessPolicy } from '../src/validation/requirements'
 
 export interface EntraAuthOptions {
@@ -22,7 +23,7 @@ export interface EntraAuthOptions {
   clockSkewSeconds?: number
   /** Least time between two JWKS fetches caused by unknown kids, seconds; default 30. */
   keyRefreshCooldownSeconds?: number
-  /** Verified tokens remembered (per signing key) so a repeated token skips RSA; default 10,000. */
+  /** Verified tokens remembered (by hash, until they expire) so a repeated token skips all checks; default 10,000. */
   verifiedTokenCacheSize?: number
   /** Extra CA certificates (PEM) to trust for the authority, e.g. a local emulator's. */
   ca?: readonly string[]
@@ -47,7 +48,8 @@ declare module 'fastify' {
 }
 
 const kAssertion = Symbol('obo-gateway.assertion')
-type WithAssertion = FastifyRequest & { [kAssertion]?: string }
+const kCandidate = Symbol('obo-gateway.candidate-token')
+type WithAssertion = FastifyRequest & { [kAssertion]?: string, [kCandidate]?: string }
 
 /** The raw incoming token of an authenticated request: the OBO assertion. Never log it. */
 export function assertionOf (request: FastifyRequest): string {
@@ -76,10 +78,8 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
       allowedAud: [...options.audiences],
       clockTolerance: (options.clockSkewSeconds ?? 300) * 1000,
       requiredClaims: ['exp', 'aud', 'iss'],
-      // fast-jwt remembers a verified token (by its hash) until it expires, so a repeated token costs no RSA.
-      cache: options.verifiedTokenCacheSize ?? 10_000,
-      cacheTTL: Number.POSITIVE_INFINITY,
-      extractToken: (request: FastifyRequest) => bearerToken(request.headers.authorization)
+      // Parsed once in entraAuthenticate; the verified-token cache sits in front of fast-jwt.
+      extractToken: (request: FastifyRequest) => (request as WithAssertion)[kCandidate]
     },
     messages: { authorizationTokenInvalid: (err: Error) => err.message },
     namespace: 'entra',
@@ -90,18 +90,27 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   })
 
   fastify.decorateRequest('principal', null)
+  const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? 10_000, options.clockSkewSeconds ?? 300)
 
   async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
-    let claims: Record<string, unknown>
-    try {
-      claims = await request.entraJwtVerify()
-    } catch (err) {
-      throw asGatewayError(err)
+    const token = bearerToken(request.headers.authorization)
+    let result = verified.get(token)
+    if (result === undefined) {
+      ;(request as WithAssertion)[kCandidate] = token
+      let claims: Record<string, unknown>
+      try {
+        claims = await request.entraJwtVerify()
+      } catch (err) {
+        throw asGatewayError(err)
+      }
+      // Shared by every later request with this token: nobody may change it.
+      result = deepFreeze({ claims, principal: principalFromClaims(claims, String(claims.tid).toLowerCase()) })
+      verified.set(token, result)
     }
-    const principal = principalFromClaims(claims, String(claims.tid).toLowerCase())
-    request.principal = principal
-    ;(request as WithAssertion)[kAssertion] = bearerToken(request.headers.authorization)
-    return principal
+    request.principal = result.principal
+    request.entraClaims = result.claims
+    ;(request as WithAssertion)[kAssertion] = token
+    return result.principal
   }
 
   fastify.decorate('entraAuthenticate', entraAuthenticate)
@@ -116,6 +125,14 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     trust.close()
     if (ownDispatcher) await dispatcher.close()
   })
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const member of Object.values(value)) deepFreeze(member)
+  }
+  return value
 }
 
 /** @fastify/jwt and fast-jwt errors carry codes; their messages never include the token. */

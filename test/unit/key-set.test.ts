@@ -2,6 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { verificationKeys, type VerificationKey } from '../../src/validation/jwk'
 import { TenantKeySet } from '../../src/validation/key-set'
+import { VerifiedTokenCache } from '../../src/validation/verified-token-cache'
 
 const HOUR = 3_600_000
 
@@ -114,4 +115,23 @@ t.test('JWKS documents: RSA signing keys kept, others skipped, issuer kept', asy
   t.equal(keys.get('good')?.issuer, 'https://login.example/{tenantid}/v2.0')
   t.match(keys.get('good')?.pem, /^-----BEGIN PUBLIC KEY-----/)
   t.throws(() => verificationKeys({ nope: [] }), { message: 'the JWKS document has no keys array' })
+})
+
+t.test('verified-token cache: keyed by hash, lives no longer than the token, bounded', async (t) => {
+  let clock = 1_000_000_000
+  const cache = new VerifiedTokenCache(2, 300, () => clock)
+  const principal = { kind: 'app', tenantId: 't', clientId: 'c', objectId: 'o', expiresAt: 0, tokenVersion: '2.0', roles: ['r'] } as const
+  const at = clock / 1000
+  cache.set('token-a', { claims: { exp: at + 60, nbf: at + 400 }, principal })
+  t.equal(cache.get('token-a'), undefined, 'not before nbf minus the skew')
+  clock += 300_000
+  t.same(cache.get('token-a')?.principal, principal)
+  clock += 61_000
+  t.equal(cache.get('token-a'), undefined, 'gone once exp plus the skew has passed')
+  cache.set('no-exp', { claims: {}, principal })
+  t.equal(cache.size, 0, 'a token without exp is never cached')
+  for (const token of ['x', 'y', 'z']) cache.set(token, { claims: { exp: clock / 1000 + 600 }, principal })
+  t.equal(cache.size, 2)
+  t.equal(cache.get('x'), undefined, 'least recently used evicted')
+  t.ok(cache.get('z'))
 })
