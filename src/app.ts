@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cors from '@fastify/cors'
 import type { GatewayConfig } from './config/types'
 import { correlationId } from './http/correlation-id'
 import entraAuth from '../plugins/entra-auth'
@@ -19,6 +20,19 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
   })
   const { identity } = config
   await app.register(errorResponses, { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId })
+  if (config.server.cors !== undefined) {
+    const { origins, credentials, exposedHeaders, maxAgeSeconds } = config.server.cors
+    await app.register(cors, {
+      origin: origins,
+      credentials,
+      // Without these a browser hides the challenge and the correlation id from MSAL.js.
+      exposedHeaders: ['WWW-Authenticate', 'client-request-id', ...exposedHeaders],
+      maxAge: maxAgeSeconds,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      // Preflights are answered here, before authentication; any OPTIONS request is one.
+      strictPreflight: false
+    })
+  }
   await app.register(entraAuth, {
     instance: identity.instance,
     tenantId: identity.tenantId,
@@ -28,7 +42,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds,
     ca: identity.extraCaPems
   })
-  await app.register(tokenAcquisition, { identity })
+  await app.register(tokenAcquisition, { identity, tokenCache: config.tokenCache })
   await app.register(health)
   await app.register(proxyRoutes, { config })
   return app

@@ -4,6 +4,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
+import { parseRedisUrl } from '../acquisition/redis-url'
 
 /** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
 export class ConfigError extends Error {
@@ -15,6 +16,8 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_INSTANCE = 'https://login.microsoftonline.com'
+/** Entra answers in well under a second; past this the client is better told to retry (503). */
+const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000
 const DEFAULT_ROUTE_TIMEOUTS = { connectMs: 5_000, headersMs: 30_000, bodyMs: 60_000 }
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g
 
@@ -72,14 +75,15 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     allowedTenants = [tenantId]
   }
 
-  const extraCaPems: string[] = []
-  if (identity.tls?.caFile !== undefined) {
+  const readCa = (file: string, path: string): string[] => {
     try {
-      extraCaPems.push(readFileSync(resolve(baseDir, identity.tls.caFile), 'utf8'))
+      return [readFileSync(resolve(baseDir, file), 'utf8')]
     } catch (err) {
-      issues.push(`identity.tls.caFile: cannot read ${identity.tls.caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      issues.push(`${path}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      return []
     }
   }
+  const extraCaPems = identity.tls?.caFile === undefined ? [] : readCa(identity.tls.caFile, 'identity.tls.caFile')
 
   const routes: RouteConfig[] = []
   const prefixes = new Set<string>()
@@ -92,6 +96,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     routes.push({
       prefix: route.prefix,
       upstream: new URL(route.upstream),
+      extraCaPems: route.tls === undefined ? [] : readCa(route.tls.caFile, `routes.${i}.tls.caFile`),
       ...(route.user ? { user: { ...route.user } } : {}),
       ...(route.app ? { app: { ...route.app } } : {}),
       timeouts: { ...DEFAULT_ROUTE_TIMEOUTS, ...route.timeouts }
@@ -101,13 +106,29 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
   if (raw.tokenCache?.redis !== undefined && raw.tokenCache.encryptionKey === undefined) {
     issues.push('tokenCache.encryptionKey: required with tokenCache.redis (tokens in Redis are always encrypted)')
   }
+  if (raw.tokenCache?.redis !== undefined) {
+    try {
+      parseRedisUrl(raw.tokenCache.redis.url)
+    } catch (err) {
+      issues.push(`tokenCache.redis.url: ${(err as Error).message}`)
+    }
+  }
 
   if (issues.length > 0 || credential === undefined) return undefined
   return {
     server: {
       host: raw.server?.host ?? '0.0.0.0',
       port: raw.server?.port ?? 8080,
-      ...(raw.server?.cors ? { cors: { origins: raw.server.cors.origins } } : {})
+      ...(raw.server?.cors
+        ? {
+            cors: {
+              origins: raw.server.cors.origins,
+              credentials: raw.server.cors.credentials ?? false,
+              exposedHeaders: raw.server.cors.exposedHeaders ?? [],
+              maxAgeSeconds: raw.server.cors.maxAgeSeconds ?? 600
+            }
+          }
+        : {})
     },
     identity: {
       instance: (identity.instance ?? DEFAULT_INSTANCE).replace(/\/+$/, ''),
@@ -120,12 +141,18 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       clockSkewSeconds: identity.clockSkewSeconds ?? 300,
       keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds ?? 30,
       credential,
+      timeoutMs: identity.timeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS,
       extraCaPems
     },
     routes,
     tokenCache: {
       ...(raw.tokenCache?.redis ? { redisUrl: raw.tokenCache.redis.url } : {}),
-      ...(raw.tokenCache?.encryptionKey ? { encryptionKey: raw.tokenCache.encryptionKey } : {})
+      ...(raw.tokenCache?.redis?.commandTimeoutMs !== undefined ? { redisCommandTimeoutMs: raw.tokenCache.redis.commandTimeoutMs } : {}),
+      ...(raw.tokenCache?.encryptionKey ? { encryptionKey: raw.tokenCache.encryptionKey } : {}),
+      ...(raw.tokenCache?.previousEncryptionKeys ? { previousEncryptionKeys: [...raw.tokenCache.previousEncryptionKeys] } : {}),
+      ...(raw.tokenCache?.l1 ? { l1: { ...raw.tokenCache.l1 } } : {}),
+      ...(raw.tokenCache?.expiryMarginSeconds !== undefined ? { expiryMarginSeconds: raw.tokenCache.expiryMarginSeconds } : {}),
+      ...(raw.tokenCache?.lockMs !== undefined ? { lockMs: raw.tokenCache.lockMs } : {})
     }
   }
 }

@@ -5,6 +5,7 @@ const HttpUrl = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', descriptio
 const HttpsUrl = Type.String({ pattern: '^https://[^\\s/]+(/\\S*)?$', description: 'an https URL' })
 const NonEmpty = Type.String({ minLength: 1, description: 'a non-empty string' })
 const Strings = Type.Array(NonEmpty, { minItems: 1, description: 'a non-empty list of strings' })
+const CacheSecret = Type.String({ minLength: 16, description: 'a secret of at least 16 characters (32 random bytes, base64, recommended)' })
 
 const Credential = Type.Object({
   clientSecret: Type.Optional(NonEmpty),
@@ -29,6 +30,7 @@ const Route = Type.Object({
   upstream: HttpUrl,
   user: Type.Optional(UserAccess),
   app: Type.Optional(AppAccess),
+  tls: Type.Optional(Type.Object({ caFile: NonEmpty }, { additionalProperties: false })),
   timeouts: Type.Optional(Type.Object({
     connectMs: Type.Optional(Type.Integer({ minimum: 1 })),
     headersMs: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -40,7 +42,12 @@ export const ConfigSchema = Type.Object({
   server: Type.Optional(Type.Object({
     host: Type.Optional(NonEmpty),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-    cors: Type.Optional(Type.Object({ origins: Type.Array(NonEmpty) }, { additionalProperties: false }))
+    cors: Type.Optional(Type.Object({
+      origins: Type.Array(Type.String({ pattern: '^https?://[^/\\s]+$', description: 'an origin such as https://app.contoso.com (scheme and host, no path)' }), { minItems: 1, description: 'a non-empty list of origins' }),
+      credentials: Type.Optional(Type.Boolean()),
+      exposedHeaders: Type.Optional(Type.Array(NonEmpty)),
+      maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 }))
+    }, { additionalProperties: false }))
   }, { additionalProperties: false })),
   identity: Type.Object({
     instance: Type.Optional(HttpsUrl),
@@ -52,12 +59,24 @@ export const ConfigSchema = Type.Object({
     clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
     keyRefreshCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
     credential: Type.Optional(Credential),
+    /** Deadline for one call to Entra (or the managed identity endpoint), connect to last byte. */
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
     tls: Type.Optional(Type.Object({ caFile: Type.Optional(NonEmpty) }, { additionalProperties: false }))
   }, { additionalProperties: false }),
   routes: Type.Array(Route, { minItems: 1 }),
   tokenCache: Type.Optional(Type.Object({
-    redis: Type.Optional(Type.Object({ url: Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' }) }, { additionalProperties: false })),
-    encryptionKey: Type.Optional(NonEmpty)
+    redis: Type.Optional(Type.Object({
+      url: Type.String({ pattern: '^rediss?(\\+sentinel|\\+cluster)?://', description: 'a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL' }),
+      commandTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 }))
+    }, { additionalProperties: false })),
+    encryptionKey: Type.Optional(CacheSecret),
+    previousEncryptionKeys: Type.Optional(Type.Array(CacheSecret)),
+    l1: Type.Optional(Type.Object({
+      maxEntries: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxBytes: Type.Optional(Type.Integer({ minimum: 65_536 }))
+    }, { additionalProperties: false })),
+    expiryMarginSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+    lockMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
 

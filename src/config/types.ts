@@ -20,6 +20,8 @@ export interface IdentityConfig {
   /** Least time between two JWKS fetches caused by unknown kids. */
   keyRefreshCooldownSeconds: number
   credential: GatewayCredential
+  /** Deadline for one identity call (token endpoint, metadata, managed identity endpoint); default 10000. */
+  timeoutMs?: number
   /** PEM contents of `tls.caFile`, already read. */
   extraCaPems: string[]
 }
@@ -32,14 +34,38 @@ export interface RouteTimeouts { connectMs: number, headersMs: number, bodyMs: n
 export interface RouteConfig {
   prefix: string
   upstream: URL
+  /** PEM contents of `tls.caFile`: extra CAs trusted for this upstream. */
+  extraCaPems: string[]
   user?: UserAccess
   app?: AppAccess
   timeouts: RouteTimeouts
 }
 
+export interface CorsConfig {
+  origins: string[]
+  /** Access-Control-Allow-Credentials; off unless asked for (bearer tokens need no cookies). */
+  credentials: boolean
+  /** Exposed in addition to WWW-Authenticate and client-request-id, which browsers must read. */
+  exposedHeaders: string[]
+  maxAgeSeconds: number
+}
+
 export interface GatewayConfig {
-  server: { host: string, port: number, cors?: { origins: string[] } }
+  server: { host: string, port: number, cors?: CorsConfig }
   identity: IdentityConfig
   routes: RouteConfig[]
-  tokenCache: { redisUrl?: string, encryptionKey?: string }
+  tokenCache: TokenCacheConfig
+}
+
+/** `tokenCache`; what is left out takes the defaults in plugins/token-acquisition.ts (README lists them). */
+export interface TokenCacheConfig {
+  redisUrl?: string
+  /** Bound on each Redis command (default 250). */
+  redisCommandTimeoutMs?: number
+  encryptionKey?: string
+  /** Older keys, still accepted for reading what they encrypted (key rotation). */
+  previousEncryptionKeys?: string[]
+  l1?: { maxEntries?: number, maxBytes?: number }
+  expiryMarginSeconds?: number
+  lockMs?: number
 }

@@ -28,8 +28,8 @@ export class Forwarder {
   private readonly pool: Pool
   private readonly basePath: string
 
-  constructor (private readonly route: RouteConfig, extraCaPems: string[] = []) {
-    const ca = trustedCas(extraCaPems)
+  constructor (private readonly route: RouteConfig) {
+    const ca = trustedCas(route.extraCaPems)
     this.pool = new Pool(route.upstream.origin, {
       connect: { timeout: route.timeouts.connectMs, ...(ca ? { ca } : {}) },
       headersTimeout: route.timeouts.headersMs,

@@ -106,6 +106,26 @@ t.test('cross-field rules', async (t) => {
     ['identity.tls.caFile: cannot read nope.pem (ENOENT)'])
 })
 
+t.test('CORS and per-route CA files', async (t) => {
+  write('route-ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+  const config = resolveConfig({
+    ...minimal,
+    server: { cors: { origins: ['https://app.contoso.com'] } },
+    routes: [{ ...minimal.routes[0], tls: { caFile: 'route-ca.pem' } }]
+  }, { source: 'x', baseDir: dir, env: {} })
+  t.same(config.server.cors, { origins: ['https://app.contoso.com'], credentials: false, exposedHeaders: [], maxAgeSeconds: 600 })
+  t.match(config.routes[0]?.extraCaPems, [/BEGIN CERTIFICATE/])
+  t.same(issues(() => resolveConfig({
+    ...minimal,
+    server: { cors: { origins: ['https://app.contoso.com/path'] } },
+    routes: [{ ...minimal.routes[0], tls: { caFile: 'missing.pem' } }]
+  }, { source: 'x', baseDir: dir, env: {} })), [
+    'server.cors.origins.0: expected an origin such as https://app.contoso.com (scheme and host, no path), got "https://app.contoso.com/path"'
+  ])
+  t.same(issues(() => resolveConfig({ ...minimal, routes: [{ ...minimal.routes[0], tls: { caFile: 'missing.pem' } }] }, { source: 'x', baseDir: dir, env: {} })),
+    ['routes.0.tls.caFile: cannot read missing.pem (ENOENT)'])
+})
+
 t.test('unreadable and unparsable files', async (t) => {
   t.same(issues(() => loadConfigFile(join(dir, 'absent.yaml'))), ['cannot read the file: ENOENT'])
   t.match(issues(() => loadConfigFile(write('bad.json', '{"identity": ')))[0], /^not valid JSON: /)
@@ -113,4 +133,44 @@ t.test('unreadable and unparsable files', async (t) => {
   t.same(issues(() => loadConfigFile(write('list.yaml', '- a\n- b'))), ['the file must hold an object with identity and routes'])
   const err = t.throws(() => loadConfigFile(write('empty.yaml', 'routes: []\nidentity: {}'))) as ConfigError
   t.match(err.message, /^invalid configuration in .*empty\.yaml:\n {2}- routes: expected /)
+})
+
+t.test('tokenCache: every key, the accepted Redis URL forms, and what is refused', async (t) => {
+  const key = 'k'.repeat(32)
+  const full = resolveConfig({
+    ...minimal,
+    tokenCache: {
+      redis: { url: 'redis+sentinel://:pw@s1:26379,s2:26379/mymaster', commandTimeoutMs: 100 },
+      encryptionKey: '${env:CACHE_KEY}', // eslint-disable-line no-template-curly-in-string
+      previousEncryptionKeys: ['o'.repeat(16)],
+      l1: { maxEntries: 1000, maxBytes: 1_048_576 },
+      expiryMarginSeconds: 120,
+      lockMs: 2000
+    }
+  }, { source: 'x', env: { CACHE_KEY: key } })
+  t.same(full.tokenCache, {
+    redisUrl: 'redis+sentinel://:pw@s1:26379,s2:26379/mymaster',
+    redisCommandTimeoutMs: 100,
+    encryptionKey: key,
+    previousEncryptionKeys: ['o'.repeat(16)],
+    l1: { maxEntries: 1000, maxBytes: 1_048_576 },
+    expiryMarginSeconds: 120,
+    lockMs: 2000
+  })
+  t.same(resolveConfig(minimal, { source: 'x', env: {} }).tokenCache, {}, 'no tokenCache: L1 only, defaults applied by the plugin')
+  for (const url of ['redis://h:6379/1', 'rediss://:p@h', 'rediss+sentinel://s1,s2/m/2', 'redis+cluster://n1:7000,n2:7001']) {
+    t.equal(resolveConfig({ ...minimal, tokenCache: { redis: { url }, encryptionKey: key } }, { source: 'x', env: {} }).tokenCache.redisUrl, url, url)
+  }
+  t.same(issues(() => resolveConfig({
+    ...minimal,
+    tokenCache: { redis: { url: 'memcached://h' }, encryptionKey: 'short', l1: { maxEntries: 0 }, lockMs: 5, extra: 1 }
+  }, { source: 'x', env: {} })), [
+    'tokenCache.extra: unknown key',
+    'tokenCache.redis.url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got "memcached://h"',
+    'tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got "short"',
+    'tokenCache.l1.maxEntries: expected an integer of at least 1, got 0',
+    'tokenCache.lockMs: expected an integer from 100 to 60000, got 5'
+  ])
+  t.same(issues(() => resolveConfig({ ...minimal, tokenCache: { redis: { url: 'redis+sentinel://s1:26379' }, encryptionKey: key } }, { source: 'x', env: {} })),
+    ['tokenCache.redis.url: a sentinel URL names the master after the hosts: redis+sentinel://host:26379/mymaster'])
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { verificationKeys, type VerificationKey } from '../../src/validation/jwk'
 import { TenantKeySet } from '../../src/validation/key-set'
+import type { AppPrincipal } from '../../src/validation/principal'
 import { VerifiedTokenCache } from '../../src/validation/verified-token-cache'
 
 const HOUR = 3_600_000
@@ -120,7 +121,7 @@ t.test('JWKS documents: RSA signing keys kept, others skipped, issuer kept', asy
 t.test('verified-token cache: keyed by hash, lives no longer than the token, bounded', async (t) => {
   let clock = 1_000_000_000
   const cache = new VerifiedTokenCache(2, 300, () => clock)
-  const principal = { kind: 'app', tenantId: 't', clientId: 'c', objectId: 'o', expiresAt: 0, tokenVersion: '2.0', roles: ['r'] } as const
+  const principal: AppPrincipal = { kind: 'app', tenantId: 't', clientId: 'c', objectId: 'o', expiresAt: 0, tokenVersion: '2.0', roles: ['r'] }
   const at = clock / 1000
   cache.set('token-a', { claims: { exp: at + 60, nbf: at + 400 }, principal })
   t.equal(cache.get('token-a'), undefined, 'not before nbf minus the skew')

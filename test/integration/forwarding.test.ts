@@ -1,0 +1,157 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Client } from 'undici'
+import { buildGateway } from '../../src/app'
+import { resolveConfig } from '../../src/config/load'
+import { DEV_IDS, startEmulator } from '../../src/emulator'
+import { prepareTls } from '../../src/emulator/ca'
+import { MsalKit } from '../helpers/msal-clients'
+import { startSpecialUpstream, startTlsUpstream } from '../helpers/special-upstreams'
+
+const MB = 1024 * 1024
+
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, failures, client aborts, CORS', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'obo-fwd-'))
+  const emulator = await startEmulator({ dataDir: join(dir, 'emulator') })
+  t.teardown(() => emulator.close())
+  const kit = new MsalKit(emulator)
+  t.teardown(() => kit.close())
+  const plain = await startSpecialUpstream()
+  t.teardown(() => plain.close())
+  const upstreamTls = await prepareTls(join(dir, 'upstream-ca'), ['127.0.0.1'])
+  const secure = await startTlsUpstream(upstreamTls)
+  t.teardown(() => secure.close())
+
+  const user = { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] }
+  const config = resolveConfig({
+    server: { host: '127.0.0.1', port: 0, cors: { origins: ['https://app.contoso.example'] } },
+    identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    routes: [
+      { prefix: '/plain', upstream: plain.url, user, timeouts: { headersMs: 500 } },
+      { prefix: '/secure', upstream: secure.url, user, tls: { caFile: upstreamTls.caFile } },
+      { prefix: '/untrusted', upstream: secure.url, user },
+      { prefix: '/refused', upstream: `http://127.0.0.1:${await closedPort()}`, user }
+    ]
+  }, { source: 'test' })
+  const gateway = await buildGateway(config)
+  t.teardown(() => gateway.close())
+  const gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: 0 })
+  const client = new Client(gatewayUrl, { bodyTimeout: 60_000, headersTimeout: 60_000 })
+  t.teardown(() => client.close())
+  const authorization = `Bearer ${(await kit.signIn()).accessToken}`
+
+  await t.test('a 200 MB download and a 200 MB upload stream through with flat memory', async (t) => {
+    const size = 200 * MB
+    global.gc?.()
+    const before = process.memoryUsage().rss
+    let peak = before
+    const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
+    t.teardown(() => clearInterval(sample))
+
+    const down = await client.request({ method: 'GET', path: `/plain/bytes?n=${size}`, headers: { authorization } })
+    t.equal(down.statusCode, 200)
+    t.equal(down.headers['content-length'], String(size))
+    let received = 0
+    for await (const chunk of down.body) received += (chunk as Buffer).length
+    t.equal(received, size, 'every byte downloaded')
+
+    const hash = createHash('sha256')
+    const chunk = Buffer.alloc(MB, 0x62)
+    const body = Readable.from((function * () { for (let i = 0; i < 200; i++) { hash.update(chunk); yield chunk } })())
+    const up = await client.request({ method: 'POST', path: '/plain/sink', headers: { authorization, 'content-type': 'application/octet-stream' }, body })
+    const answer = await up.body.json() as { bytes: number, sha256: string }
+    t.equal(up.statusCode, 200)
+    t.equal(answer.bytes, size, 'every byte uploaded')
+    t.equal(answer.sha256, hash.digest('hex'), 'intact')
+    clearInterval(sample)
+    const growthMb = (peak - before) / MB
+    t.ok(growthMb < 100, `memory grew by ${growthMb.toFixed(0)} MB while 400 MB passed through`)
+  })
+
+  await t.test('Expect: 100-continue gets its 100 and the body arrives', async (t) => {
+    const answer = await new Promise<{ status: number, body: string, continued: boolean }>((resolve, reject) => {
+      let continued = false
+      const req = httpRequest(`${gatewayUrl}/plain/sink`, { method: 'POST', headers: { authorization, expect: '100-continue', 'content-type': 'text/plain', 'content-length': '5' } })
+      req.on('continue', () => { continued = true; req.end('hello') })
+      req.on('response', (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => { body += c.toString() })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, continued }))
+      })
+      req.on('error', reject)
+    })
+    t.ok(answer.continued, '100 Continue was sent')
+    t.equal(answer.status, 200)
+    t.match(JSON.parse(answer.body), { bytes: 5 })
+    t.equal(JSON.parse(answer.body).headers.expect, undefined, 'Expect is not forwarded')
+  })
+
+  await t.test('HTTPS upstreams are verified: a route CA is trusted, an unknown CA is not', async (t) => {
+    const ok = await client.request({ method: 'GET', path: '/secure/x', headers: { authorization } })
+    t.equal(ok.statusCode, 200)
+    t.same(await ok.body.json(), { method: 'GET', url: '/x' })
+    const refused = await client.request({ method: 'GET', path: '/untrusted/x', headers: { authorization } })
+    t.equal(refused.statusCode, 502)
+    t.match(await refused.body.json(), { error: 'upstream_unreachable' })
+  })
+
+  await t.test('timeouts and connection failures become 504 and 502 with the JSON body', async (t) => {
+    const slow = await client.request({ method: 'GET', path: '/plain/hang', headers: { authorization } })
+    t.equal(slow.statusCode, 504)
+    t.match(await slow.body.json(), { error: 'upstream_timeout', correlation_id: String })
+    const refused = await client.request({ method: 'GET', path: '/refused/x', headers: { authorization } })
+    t.equal(refused.statusCode, 502)
+    t.match(await refused.body.json(), { error: 'upstream_unreachable' })
+    const reset = await client.request({ method: 'GET', path: '/plain/reset', headers: { authorization } })
+    t.equal(reset.statusCode, 502)
+    t.match(await reset.body.json(), { error: 'upstream_unreachable' })
+  })
+
+  await t.test('a client that goes away cancels the upstream request', async (t) => {
+    const before = plain.events.length
+    const abort = new AbortController()
+    const pending = client.request({ method: 'GET', path: '/plain/hang', headers: { authorization }, signal: abort.signal }).catch((err: Error) => err)
+    for (let i = 0; i < 50 && !plain.events.slice(before).some((e) => e.startsWith('request GET /hang')); i++) await sleep(20)
+    abort.abort()
+    t.type(await pending, Error)
+    for (let i = 0; i < 50 && !plain.events.slice(before).includes('close'); i++) await sleep(20)
+    t.ok(plain.events.slice(before).includes('close'), `upstream saw: ${plain.events.slice(before).join(', ')}`)
+  })
+
+  await t.test('CORS: preflight without a token; challenges and the correlation id readable by the browser', async (t) => {
+    const origin = 'https://app.contoso.example'
+    const preflight = await client.request({ method: 'OPTIONS', path: '/plain/x', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } })
+    t.equal(preflight.statusCode, 204)
+    t.equal(preflight.headers['access-control-allow-origin'], origin)
+    t.match(preflight.headers['access-control-allow-methods'], /POST/)
+    t.match(preflight.headers['access-control-allow-headers'], /authorization/)
+    t.equal(preflight.headers['access-control-allow-credentials'], undefined, 'credentials are off by default')
+    await preflight.body.dump()
+
+    const denied = await client.request({ method: 'GET', path: '/plain/x', headers: { origin } })
+    t.equal(denied.statusCode, 401)
+    t.equal(denied.headers['access-control-allow-origin'], origin)
+    t.match(denied.headers['access-control-expose-headers'], /WWW-Authenticate/)
+    t.match(denied.headers['access-control-expose-headers'], /client-request-id/)
+    await denied.body.dump()
+
+    const stranger = await client.request({ method: 'GET', path: '/plain/x', headers: { origin: 'https://evil.example', authorization } })
+    t.equal(stranger.headers['access-control-allow-origin'], undefined, 'other origins get no CORS grant')
+    await stranger.body.dump()
+  })
+})
