@@ -1,9 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { IdentityConfig } from '../src/config/types'
+import type { GatewayConfig, IdentityConfig } from '../src/config/types'
 import { ConfidentialClients } from '../src/acquisition/confidential-clients'
+import { L2Redis } from '../src/acquisition/l2-redis'
 import { createMsalNetworkClient } from '../src/acquisition/msal-network-client'
 import { TokenAcquirer } from '../src/acquisition/token-acquirer'
+import { TokenCache } from '../src/acquisition/token-cache'
 import { createHttpsAgent } from '../src/net/https-agent'
 
 declare module 'fastify' {
@@ -12,11 +14,53 @@ declare module 'fastify' {
   }
 }
 
-const tokenAcquisition: FastifyPluginAsync<{ identity: IdentityConfig }> = async (fastify, { identity }) => {
+export const TOKEN_CACHE_DEFAULTS = {
+  l1: { maxEntries: 50_000, maxBytes: 128 * 1024 * 1024 },
+  expiryMarginSeconds: 300,
+  lockMs: 3000,
+  redisCommandTimeoutMs: 250
+} as const
+
+export interface TokenAcquisitionOptions {
+  identity: IdentityConfig
+  tokenCache?: GatewayConfig['tokenCache']
+}
+
+const REDIS_ERROR_LOG_INTERVAL_MS = 10_000
+
+const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fastify, { identity, tokenCache = {} }) => {
   const agent = createHttpsAgent({ ca: identity.extraCaPems })
   const clients = new ConfidentialClients(identity, createMsalNetworkClient(agent), fastify.log)
-  fastify.decorate('tokenAcquirer', new TokenAcquirer(clients, identity.tenantId))
-  fastify.addHook('onClose', async () => { await agent.close() })
+
+  let lastRedisLog = 0
+  const l2 = tokenCache.redisUrl !== undefined && tokenCache.encryptionKey !== undefined
+    ? new L2Redis({
+      url: tokenCache.redisUrl,
+      encryptionKey: tokenCache.encryptionKey,
+      previousEncryptionKeys: tokenCache.previousEncryptionKeys ?? [],
+      commandTimeoutMs: tokenCache.redisCommandTimeoutMs ?? TOKEN_CACHE_DEFAULTS.redisCommandTimeoutMs,
+      onError: (err) => {
+        // ioredis reports every reconnection attempt; one line per interval is enough.
+        const now = Date.now()
+        if (now - lastRedisLog < REDIS_ERROR_LOG_INTERVAL_MS) return
+        lastRedisLog = now
+        fastify.log.warn({ err: { message: err.message } }, 'token cache: Redis unavailable, serving from L1 and Entra')
+      }
+    })
+    : undefined
+  // Start with L2 when Redis answers soon; without it the gateway serves from L1 and Entra meanwhile.
+  if (l2 !== undefined && !await l2.ready(2000)) fastify.log.warn('token cache: Redis not reachable at start; continuing without L2 until it is')
+  const cache = new TokenCache({
+    l1: { ...TOKEN_CACHE_DEFAULTS.l1, ...tokenCache.l1 },
+    l2,
+    expiryMarginSeconds: tokenCache.expiryMarginSeconds ?? TOKEN_CACHE_DEFAULTS.expiryMarginSeconds,
+    lockMs: tokenCache.lockMs ?? TOKEN_CACHE_DEFAULTS.lockMs
+  })
+  fastify.decorate('tokenAcquirer', new TokenAcquirer(clients, { clientId: identity.clientId, homeTenantId: identity.tenantId, cache }))
+  fastify.addHook('onClose', async () => {
+    await cache.close()
+    await agent.close()
+  })
 }
 
 export default fp(tokenAcquisition, { name: 'obo-gateway-token-acquisition', fastify: '5.x' })

@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * Cache keys are SHA-256 digests (64 hex characters) of an unambiguous encoding of everything that
+ * changes the token Entra would issue. Neither the assertion nor any token can be read back from a
+ * key, so keys may be logged and stored in Redis as they are.
+ */
+export type CacheKey = string
+
+export interface OboKeyParts {
+  /** The gateway's client id: two gateways sharing a Redis never share entries. */
+  clientId: string
+  tenantId: string
+  /** The incoming access token, exactly as received. */
+  assertion: string
+  scopes: readonly string[]
+  /** The `claims` request parameter sent to Entra (step-up, CAE), if any. */
+  claims?: string | undefined
+  /** The caller's token declares cp1 (xms_cc), so the gateway declares it to Entra too. */
+  cp1: boolean
+}
+
+export interface AppKeyParts {
+  clientId: string
+  tenantId: string
+  scopes: readonly string[]
+  cp1: boolean
+}
+
+export function oboCacheKey (parts: OboKeyParts): CacheKey {
+  return digest(['obo', parts.clientId.toLowerCase(), parts.tenantId.toLowerCase(), normalizeScopes(parts.scopes), parts.claims ?? '', parts.cp1, parts.assertion])
+}
+
+export function appCacheKey (parts: AppKeyParts): CacheKey {
+  return digest(['app', parts.clientId.toLowerCase(), parts.tenantId.toLowerCase(), normalizeScopes(parts.scopes), parts.cp1])
+}
+
+/** Entra compares scopes case-insensitively and as a set: order, case and repeats change nothing. */
+export function normalizeScopes (scopes: readonly string[]): string[] {
+  return [...new Set(scopes.map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0))].sort()
+}
+
+function digest (parts: unknown[]): CacheKey {
+  // JSON of an array: no separator ambiguity between parts ("a b" + "c" vs "a" + "b c").
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
+}
