@@ -1,7 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { GatewayConfig, RouteConfig } from '../src/config/types'
+import { callDownstream } from '../src/forwarding/downstream-call'
 import { Forwarder } from '../src/forwarding/forwarder'
+import { prepareBody } from '../src/forwarding/request-body'
 import { authorize } from '../src/validation/requirements'
 import { assertionOf } from '../plugins/entra-auth'
 
@@ -22,24 +24,23 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
         const principal = await scope.entraAuthenticate(request)
         authorize(principal, route)
         const path = forwarder.pathFor(request.raw.url ?? request.url)
-        const token = principal.kind === 'user'
-          ? await scope.tokenAcquirer.forUser(principal, assertionOf(request), userScopes(route))
-          : await scope.tokenAcquirer.forApp(principal, appScopes(route))
+        const body = await prepareBody(request.body as Readable | undefined, request.headers['content-length'], route.replayBodyLimitBytes)
+        const acquirer = scope.tokenAcquirer
 
         const abort = new AbortController()
         reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort() })
-        const upstream = await forwarder.forward({
-          method: request.method,
-          path,
-          headers: request.headers,
-          body: request.body as Readable | undefined,
-          signal: abort.signal
-        }, {
-          downstreamToken: token.accessToken,
-          clientIp: request.ip,
-          protocol: request.protocol,
-          host: request.headers.host,
-          correlationId: request.id
+        const upstream = await callDownstream(principal, body, {
+          acquire: (claims) => principal.kind === 'user'
+            ? acquirer.forUser(principal, assertionOf(request), userScopes(route), claims === undefined ? {} : { claims })
+            : acquirer.forApp(principal, appScopes(route)),
+          evict: (token) => acquirer.evict(token.cacheKey),
+          send: (accessToken, attemptBody) => forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort.signal }, {
+            downstreamToken: accessToken,
+            clientIp: request.ip,
+            protocol: request.protocol,
+            host: request.headers.host,
+            correlationId: request.id
+          })
         })
         return await reply.code(upstream.status).headers(upstream.headers).send(upstream.body)
       }

@@ -99,7 +99,8 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       extraCaPems: route.tls === undefined ? [] : readCa(route.tls.caFile, `routes.${i}.tls.caFile`),
       ...(route.user ? { user: { ...route.user } } : {}),
       ...(route.app ? { app: { ...route.app } } : {}),
-      timeouts: { ...DEFAULT_ROUTE_TIMEOUTS, ...route.timeouts }
+      timeouts: { ...DEFAULT_ROUTE_TIMEOUTS, ...route.timeouts },
+      replayBodyLimitBytes: route.replayBodyLimitBytes ?? 64 * 1024
     })
   })
 

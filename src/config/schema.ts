@@ -31,6 +31,7 @@ const Route = Type.Object({
   user: Type.Optional(UserAccess),
   app: Type.Optional(AppAccess),
   tls: Type.Optional(Type.Object({ caFile: NonEmpty }, { additionalProperties: false })),
+  replayBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 })),
   timeouts: Type.Optional(Type.Object({
     connectMs: Type.Optional(Type.Integer({ minimum: 1 })),
     headersMs: Type.Optional(Type.Integer({ minimum: 1 })),

@@ -39,6 +39,8 @@ export interface RouteConfig {
   user?: UserAccess
   app?: AppAccess
   timeouts: RouteTimeouts
+  /** Bodies up to this size (with a Content-Length) are held so a downstream claims challenge can be retried. */
+  replayBodyLimitBytes: number
 }
 
 export interface CorsConfig {

@@ -11,8 +11,8 @@ export interface ForwardRequest {
   /** From `pathFor`, checked before any token is acquired for the request. */
   path: string
   headers: import('node:http').IncomingHttpHeaders
-  /** The unread request body, or undefined for bodiless requests. */
-  body: Readable | undefined
+  /** The request body: bytes read for a possible replay, the unread stream, or none. */
+  body: Buffer | Readable | undefined
   /** Aborted when the client goes away, so the upstream request is cancelled too. */
   signal: AbortSignal
 }
