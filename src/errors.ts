@@ -37,6 +37,15 @@ export class ClientCapabilityRequiredError extends GatewayError {
   readonly code = 'OBO_CLIENT_CAPABILITY_REQUIRED'
 }
 
+/**
+ * A downstream API sent a claims challenge (CAE revocation, step-up) that the gateway could not
+ * satisfy itself, and the caller did not declare cp1, so passing the raw challenge on would only
+ * confuse it: it must sign the user in again.
+ */
+export class DownstreamChallengeUnsupportedError extends GatewayError {
+  readonly code = 'OBO_DOWNSTREAM_CHALLENGE_UNSUPPORTED'
+}
+
 export class ConsentRequiredError extends GatewayError {
   readonly code = 'OBO_CONSENT_REQUIRED'
   constructor (message: string, readonly scopes: readonly string[]) { super(message) }
@@ -51,6 +60,16 @@ export class IdentityUnavailableError extends GatewayError {
 /** Entra refused the gateway itself (credential, scope configuration): an operator must act. */
 export class TokenAcquisitionError extends GatewayError {
   readonly code = 'OBO_TOKEN_ACQUISITION_FAILED'
+  constructor (message: string, readonly entraError?: string) { super(message) }
+}
+
+/**
+ * The gateway cannot prove its own identity: the configured credential is unusable (unreadable or
+ * mismatched certificate, missing token file, managed identity endpoint failing) or Entra refused it
+ * (AADSTS7000215, 700027, 700024, 7002xx). Clients get 503: nothing they do fixes it, an operator must.
+ */
+export class GatewayCredentialError extends GatewayError {
+  readonly code = 'OBO_GATEWAY_CREDENTIAL'
   constructor (message: string, readonly entraError?: string) { super(message) }
 }
 

@@ -1,7 +1,7 @@
 import { formatBearerChallenge, type ChallengeParams } from '../challenges/www-authenticate'
 import { encodeClaims } from '../challenges/claims'
 import {
-  BadRequestPathError, ClientCapabilityRequiredError, ConsentRequiredError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
+  BadRequestPathError, ClientCapabilityRequiredError, ConsentRequiredError, DownstreamChallengeUnsupportedError, GatewayCredentialError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
   InsufficientScopeError, InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError,
   UpstreamTimeoutError, UpstreamUnreachableError
 } from '../errors'
@@ -60,6 +60,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
       ])
     }
     if (err instanceof ClientCapabilityRequiredError) return plain(403, 'client_capability_required', err.message)
+    if (err instanceof DownstreamChallengeUnsupportedError) return challenge(401, 'claims_challenge_unsupported', err.message, [['error', 'invalid_token']])
     if (err instanceof ConsentRequiredError) {
       const scope = ['offline_access', ...err.scopes].join(' ')
       const consentUri = `${ctx.instance}/${ctx.tenantId}/oauth2/v2.0/authorize?client_id=${encodeURIComponent(ctx.clientId)}` +
@@ -74,6 +75,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
     if (err instanceof IdentityUnavailableError) {
       return plain(503, 'identity_unavailable', err.message, { 'retry-after': String(err.retryAfterSeconds) })
     }
+    if (err instanceof GatewayCredentialError) return plain(503, 'gateway_credential_invalid', err.message)
     if (err instanceof TokenAcquisitionError) return plain(502, 'token_acquisition_failed', err.message)
     if (err instanceof UpstreamUnreachableError) return plain(502, 'upstream_unreachable', err.message)
     if (err instanceof UpstreamTimeoutError) return plain(504, 'upstream_timeout', err.message)
