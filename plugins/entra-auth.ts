@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preHandlerAsy
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { Dispatcher } from 'undici'
-import { GatewayError, InvalidTokenError } from '../src/errors'
+import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { bearerToken } from '../src/validation/bearer'
 import { EntraTrust } from '../src/validation/entra-trust'
@@ -54,7 +54,7 @@ type WithAssertion = FastifyRequest & { [kAssertion]?: string, [kCandidate]?: st
 /** The raw incoming token of an authenticated request: the OBO assertion. Never log it. */
 export function assertionOf (request: FastifyRequest): string {
   const token = (request as WithAssertion)[kAssertion]
-  if (token === undefined) throw new InvalidTokenError('The request was not authenticated')
+  if (token === undefined) throw new InvalidTokenError('The request was not authenticated', 'invalid')
   return token
 }
 
@@ -135,13 +135,24 @@ function deepFreeze<T> (value: T): T {
   return value
 }
 
+// @fastify/jwt folds several fast-jwt codes into one; the message still says which.
+function reasonOf (code: string, message: string): InvalidTokenReason {
+  if (code === 'FAST_JWT_INACTIVE') return 'not_yet_valid'
+  if (code === 'FAST_JWT_INVALID_ALGORITHM') return 'algorithm'
+  if (code === 'FAST_JWT_MALFORMED' || /malformed|not a valid/i.test(message)) return 'malformed'
+  if (/signature/i.test(message)) return 'signature'
+  if (/claim/i.test(message)) return 'claims'
+  return 'invalid'
+}
+
 /** @fastify/jwt and fast-jwt errors carry codes; their messages never include the token. */
 function asGatewayError (err: unknown): unknown {
   if (err instanceof GatewayError) return err
   const code = (err as { code?: unknown }).code
-  if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') return new InvalidTokenError('The token has expired')
+  if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') return new InvalidTokenError('The token has expired', 'expired')
   if (typeof code === 'string' && (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_'))) {
-    return new InvalidTokenError(`The token is invalid: ${(err as Error).message}`)
+    const message = (err as Error).message
+    return new InvalidTokenError(`The token is invalid: ${message}`, reasonOf(code, message))
   }
   return err
 }

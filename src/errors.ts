@@ -17,8 +17,14 @@ export class NoTokenError extends GatewayError {
   constructor (message = 'No access token was sent; send Authorization: Bearer <token>') { super(message) }
 }
 
+/** Why a token was refused, as a bounded set (a metrics label; the message has the detail). */
+export type InvalidTokenReason =
+  | 'malformed' | 'algorithm' | 'issuer' | 'tenant' | 'unknown_key' | 'key_issuer' | 'signature'
+  | 'expired' | 'not_yet_valid' | 'claims' | 'no_permissions' | 'rejected_by_entra' | 'invalid'
+
 export class InvalidTokenError extends GatewayError {
   readonly code = 'OBO_INVALID_TOKEN'
+  constructor (message: string, readonly reason: InvalidTokenReason = 'invalid') { super(message) }
 }
 
 export class InsufficientScopeError extends GatewayError {

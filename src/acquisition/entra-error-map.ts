@@ -1,7 +1,8 @@
 import {
-  ConsentRequiredError, GatewayError, IdentityUnavailableError, InsufficientClaimsError, InvalidTokenError,
+  ConsentRequiredError, GatewayCredentialError, GatewayError, IdentityUnavailableError, InsufficientClaimsError, InvalidTokenError,
   TokenAcquisitionError
 } from '../errors'
+import { EntraUnavailableError } from './msal-network-client'
 
 /** The fields msal-node's errors carry (they are not `instanceof` msal-common classes in v7). */
 interface MsalErrorShape {
@@ -23,15 +24,29 @@ const ASSERTION_REJECTED: Record<number, string> = {
   240002: 'An ID token cannot be used as an access token'
 }
 
-// The gateway's own registration or configuration is wrong: only an operator can fix it.
+// Entra refused the gateway's own credential: 503 (DESIGN.md: the client cannot fix it, an operator must).
+const CREDENTIAL_REJECTED: Record<number, string> = {
+  7000215: 'Entra refused the gateway\'s client secret',
+  7000222: 'The gateway\'s client secret has expired',
+  7000218: 'The gateway sent no client credential',
+  700027: 'Entra refused the gateway\'s certificate or federated assertion (unregistered key, bad signature or expired certificate)',
+  700024: 'The gateway\'s client assertion is outside its valid time range',
+  50048: 'The gateway\'s client assertion has a subject that differs from its issuer',
+  5002738: 'The gateway\'s client assertion uses a signature algorithm Entra does not accept',
+  70021: 'No federated identity credential of the gateway app matches its assertion',
+  700211: 'No federated identity credential of the gateway app matches the assertion\'s issuer',
+  700212: 'No federated identity credential of the gateway app matches the assertion\'s audience',
+  700213: 'No federated identity credential of the gateway app matches the assertion\'s subject',
+  700229: 'Only app-only tokens can be federated credentials for an Entra issuer',
+  50166: 'Entra could not fetch the federated token issuer\'s OpenID metadata or keys'
+}
+
+// The gateway's registration or route configuration is wrong: 502, only an operator can fix it.
 const GATEWAY_MISCONFIGURED: Record<number, string> = {
   70011: 'The downstream scopes configured for this route are not valid in Entra',
   700022: 'A route requests scopes of more than one downstream resource',
+  1002012: 'A route\'s app scopes must be a single <resource>/.default for client credentials',
   700016: 'The gateway application is not registered in the caller\'s tenant',
-  7000215: 'Entra refused the gateway\'s client secret',
-  7000222: 'The gateway\'s client secret has expired',
-  700027: 'Entra refused the gateway\'s certificate assertion',
-  700024: 'The gateway\'s client assertion is outside its valid time range',
   65002: 'Consent between the gateway and the downstream API is not configured'
 }
 
@@ -40,9 +55,21 @@ const RETRY_AFTER_SECONDS = 30
 /** What a failed msal-node call means for the client: the rows of DESIGN.md's table. */
 export function mapEntraError (err: unknown, downstreamScopes: readonly string[]): GatewayError {
   if (err instanceof GatewayError) return err
+  if (err instanceof EntraUnavailableError) {
+    return new IdentityUnavailableError(`Entra ID is unavailable (${err.reason === 'throttled' ? 'throttling' : err.reason.replace('_', ' ')}); retry later`,
+      err.retryAfterSeconds ?? RETRY_AFTER_SECONDS)
+  }
   const e = (typeof err === 'object' && err !== null ? err : {}) as MsalErrorShape
   const aadsts = aadstsCode(e)
   const message = e.errorMessage ?? String(err)
+
+  // Before the assertion codes: 50027 means a malformed *client* assertion when it comes as invalid_client.
+  if (aadsts !== undefined && CREDENTIAL_REJECTED[aadsts] !== undefined) {
+    return new GatewayCredentialError(`${CREDENTIAL_REJECTED[aadsts]} (AADSTS${aadsts})`, `AADSTS${aadsts}`)
+  }
+  if (e.errorCode === 'invalid_client') {
+    return new GatewayCredentialError(`Entra refused the gateway's credential (${aadsts !== undefined ? `AADSTS${aadsts}` : 'invalid_client'})`, aadsts !== undefined ? `AADSTS${aadsts}` : e.errorCode)
+  }
 
   if (aadsts === 65001 || e.subError === 'consent_required' || e.errorCode === 'consent_required') {
     return new ConsentRequiredError('The user has not consented to what this route needs downstream', downstreamScopes)
@@ -55,9 +82,9 @@ export function mapEntraError (err: unknown, downstreamScopes: readonly string[]
     return new InvalidTokenError('Entra requires the user to sign in again')
   }
   if (aadsts !== undefined && GATEWAY_MISCONFIGURED[aadsts] !== undefined) {
-    return new TokenAcquisitionError(GATEWAY_MISCONFIGURED[aadsts], `AADSTS${aadsts}`)
+    return new TokenAcquisitionError(`${GATEWAY_MISCONFIGURED[aadsts]} (AADSTS${aadsts})`, `AADSTS${aadsts}`)
   }
-  if (e.errorCode === 'invalid_client' || e.errorCode === 'unauthorized_client' || e.errorCode === 'invalid_scope') {
+  if (e.errorCode === 'unauthorized_client' || e.errorCode === 'invalid_scope') {
     return new TokenAcquisitionError(`Entra refused the gateway's request (${e.errorCode})`, aadsts !== undefined ? `AADSTS${aadsts}` : e.errorCode)
   }
   if (isUnavailable(e, aadsts)) {

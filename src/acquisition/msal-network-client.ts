@@ -1,34 +1,132 @@
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node'
+import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node'
 import { request, type Dispatcher } from 'undici'
+
+/** The whole identity call, connect to last body byte, unless configured otherwise (`identity.timeoutMs`). */
+export const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000
+/** Retry-After values above this are treated as this: a client should not be told to wait an hour. */
+const MAX_RETRY_AFTER_SECONDS = 300
+
+export type UnavailableReason = 'throttled' | 'server_error' | 'timeout' | 'unreachable'
+
+/**
+ * Entra could not serve the request now: 429, 5xx, no answer within the deadline, or no connection.
+ *
+ * It is thrown from inside the network client on purpose. msal-node's ThrottlingUtils records every
+ * 429/5xx (and any non-2xx with Retry-After) under a key of client id + authority + scopes — not the
+ * user — and then refuses *every* user's identical request locally until it expires (measured: one
+ * user's 429 blocked all users). msal passes an AuthError thrown by the network client through
+ * unchanged and skips its throttling bookkeeping, so the gateway sees the real status and Retry-After
+ * and decides per request. It must extend msal-node's own AuthError class: msal checks `instanceof`.
+ */
+export class EntraUnavailableError extends AuthError {
+  constructor (
+    readonly reason: UnavailableReason,
+    message: string,
+    readonly status?: number,
+    /** From Entra's Retry-After header, in seconds, when it sent one. */
+    readonly retryAfterSeconds?: number,
+    /** AADSTS number of the body, e.g. 50196 for Entra's request-loop throttling. */
+    readonly errorNo?: number
+  ) {
+    super(`entra_${reason}`, '', message)
+    // AuthError pins its own prototype in its constructor; restore ours so instanceof works.
+    Object.setPrototypeOf(this, EntraUnavailableError.prototype)
+    this.name = 'EntraUnavailableError'
+  }
+}
+
+export interface MsalNetworkClientOptions {
+  /** Deadline for one identity call (connect, headers and body); default 10 s. */
+  timeoutMs?: number
+}
 
 /**
  * msal-node's own client uses global fetch with no timeout and only the process-wide trust store.
  * This one sends every identity call through a dispatcher we own: bounded in time, trusting the
- * configured CA, pooled.
+ * configured CA, pooled — and keeps Entra's "come back later" answers away from msal's throttling.
  */
-export function createMsalNetworkClient (dispatcher: Dispatcher): INetworkModule {
-  async function send<T> (method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
-    const res = await request(url, {
-      method,
-      dispatcher,
-      headers: options?.headers ?? {},
-      ...(method === 'POST' ? { body: options?.body ?? '' } : {})
-    })
-    const text = await res.body.text()
+export class MsalNetworkClient implements INetworkModule {
+  readonly timeoutMs: number
+
+  constructor (private readonly dispatcher: Dispatcher, options: MsalNetworkClientOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS
+  }
+
+  /** The same pool with another deadline (the configured `identity.timeoutMs`). */
+  withTimeout (timeoutMs: number): MsalNetworkClient {
+    return new MsalNetworkClient(this.dispatcher, { timeoutMs })
+  }
+
+  async sendGetRequestAsync<T> (url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    return await this.send<T>('GET', url, options)
+  }
+
+  async sendPostRequestAsync<T> (url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    return await this.send<T>('POST', url, options)
+  }
+
+  private async send<T> (method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    const where = `${method} ${new URL(url).origin}${new URL(url).pathname}`
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    let status: number
+    let rawHeaders: Record<string, string | string[] | undefined>
+    let text: string
+    try {
+      const res = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: options?.headers ?? {},
+        signal,
+        ...(method === 'POST' ? { body: options?.body ?? '' } : {})
+      })
+      status = res.statusCode
+      rawHeaders = res.headers
+      text = await res.body.text()
+    } catch (err) {
+      // Only the URL's origin and path: query strings can carry client-request-ids, never log more.
+      if (signal.aborted) throw new EntraUnavailableError('timeout', `${where} did not answer within ${this.timeoutMs} ms`)
+      throw new EntraUnavailableError('unreachable', `${where} failed: ${(err as Error).message}`)
+    }
+
     const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(res.headers)) {
+    for (const [name, value] of Object.entries(rawHeaders)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value
     }
     let body: unknown
     try {
       body = JSON.parse(text)
     } catch {
-      body = { error: 'invalid_response', error_description: `non-JSON answer with HTTP ${res.statusCode}` }
+      body = { error: 'invalid_response', error_description: `non-JSON answer with HTTP ${status}` }
     }
-    return { status: res.statusCode, headers, body: body as T }
+
+    if (status === 429 || status >= 500) {
+      const errorNo = Number((body as { error_codes?: unknown[] }).error_codes?.[0])
+      throw new EntraUnavailableError(status === 429 ? 'throttled' : 'server_error', `${where} answered HTTP ${status}`,
+        status, parseRetryAfter(headers['retry-after']), Number.isInteger(errorNo) ? errorNo : undefined)
+    }
+    // Any other refusal still reaches msal (it parses Entra's error body), but without Retry-After,
+    // which msal would otherwise turn into a cross-user throttle too.
+    if (status < 200 || status >= 300) delete headers['retry-after']
+    return { status, headers, body: body as T }
   }
-  return {
-    sendGetRequestAsync: (url, options) => send('GET', url, options),
-    sendPostRequestAsync: (url, options) => send('POST', url, options)
+}
+
+/** Back-compatible factory: the client msal-node gets for every identity call. */
+export function createMsalNetworkClient (dispatcher: Dispatcher, options: MsalNetworkClientOptions = {}): MsalNetworkClient {
+  return new MsalNetworkClient(dispatcher, options)
+}
+
+/** RFC 9110 Retry-After: delay-seconds or an HTTP-date; capped, never negative. */
+export function parseRetryAfter (value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined
+  const trimmed = value.trim()
+  let seconds: number
+  if (/^\d+$/.test(trimmed)) {
+    seconds = Number(trimmed)
+  } else {
+    const at = Date.parse(trimmed)
+    if (Number.isNaN(at)) return undefined
+    seconds = Math.ceil((at - Date.now()) / 1000)
   }
+  return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS)
 }

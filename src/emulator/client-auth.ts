@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { ClientAssertionVerifier } from './client-assertions'
 import type { Directory } from './directory'
 import { EntraError, missingParameter } from './entra-errors'
 import type { SeedApplication, SeedTenant } from './seed'
@@ -7,21 +8,28 @@ export type TokenParams = Record<string, string>
 
 export interface AuthenticatedClient {
   app: SeedApplication
-  /** True when a secret proved the client; false for a public client that sent none. */
+  /** True when a secret, certificate or federated credential proved the client; false for a public client that sent none. */
   confidential: boolean
+}
+
+/** How a `client_assertion` gets checked: the verifier and the tenant segment the request used (its `aud`). */
+export interface AssertionCheck {
+  verifier: ClientAssertionVerifier
+  segment: string
 }
 
 /**
  * RFC 6749 §2.3.1 as Entra applies it: secret in the body or HTTP Basic, public clients send none.
  * `requireSecret` is for grants only confidential clients may use (OBO, client credentials).
  */
-export function authenticateClient (
+export async function authenticateClient (
   directory: Directory,
   tenant: SeedTenant,
   params: TokenParams,
   authorization: string | undefined,
-  requireSecret: boolean
-): AuthenticatedClient {
+  requireSecret: boolean,
+  assertions?: AssertionCheck
+): Promise<AuthenticatedClient> {
   const basic = parseBasic(authorization)
   const clientId = params.client_id ?? basic?.clientId
   if (clientId === undefined || clientId === '') throw missingParameter('client_id')
@@ -30,7 +38,11 @@ export function authenticateClient (
     throw new EntraError('unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant.name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)
   }
   if (params.client_assertion !== undefined) {
-    throw new EntraError('invalid_client', 700027, `Client assertion failed signature validation. No certificate or federated credential is registered for app '${app.clientId}' in this emulator; use a client secret.`)
+    if (assertions === undefined) {
+      throw new EntraError('invalid_client', 700027, `Client assertion failed signature validation. No certificate or federated credential is registered for app '${app.clientId}' in this emulator; use a client secret.`)
+    }
+    await assertions.verifier.verify(tenant, app, params.client_assertion, params.client_assertion_type, assertions.segment)
+    return { app, confidential: true }
   }
   const secret = params.client_secret ?? basic?.secret
   if (secret === undefined) {

@@ -8,7 +8,17 @@ export type EntraErrorName =
   | 'invalid_scope'
   | 'unauthorized_client'
   | 'unsupported_grant_type'
+  | 'interaction_required'
+  | 'temporarily_unavailable'
   | 'server_error'
+
+/** What some refusals carry beyond the common fields: MFA's claims, consent's suberror, throttling's Retry-After. */
+export interface EntraErrorExtras {
+  suberror?: string
+  /** A claims request (JSON text), as Entra sends it with interaction_required / basic_action. */
+  claims?: string
+  headers?: Record<string, string>
+}
 
 /** A token endpoint refusal as Entra words it: an OAuth error name, an AADSTS number and a sentence. */
 export class EntraError extends Error {
@@ -17,7 +27,8 @@ export class EntraError extends Error {
     readonly error: EntraErrorName,
     readonly code: number,
     readonly description: string,
-    readonly status = error === 'invalid_client' ? 401 : 400
+    readonly status = error === 'invalid_client' ? 401 : 400,
+    readonly extras: EntraErrorExtras = {}
   ) {
     super(`AADSTS${code}: ${description}`)
   }
@@ -31,6 +42,8 @@ export interface EntraErrorBody {
   trace_id: string
   correlation_id: string
   error_uri: string
+  suberror?: string
+  claims?: string
 }
 
 /** Entra's body, field for field as in shared/fixtures/entra/token-error-*.json. */
@@ -44,7 +57,10 @@ export function entraErrorBody (err: EntraError, correlationId: string, now = ne
     timestamp,
     trace_id: traceId,
     correlation_id: correlationId,
-    error_uri: `https://login.microsoftonline.com/error?code=${err.code}`
+    error_uri: `https://login.microsoftonline.com/error?code=${err.code}`,
+    // Field order as in the fixtures: suberror, then claims, after error_uri.
+    ...(err.extras.suberror === undefined ? {} : { suberror: err.extras.suberror }),
+    ...(err.extras.claims === undefined ? {} : { claims: err.extras.claims })
   }
 }
 

@@ -1,8 +1,10 @@
+import { X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { FailureRuleSchema } from './failure-rules'
 
 const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 // `description` doubles as the human wording of a pattern mismatch (see describe()).
@@ -10,10 +12,23 @@ const Guid = Type.String({ pattern: GUID_PATTERN, description: 'a GUID' })
 const Name = Type.String({ minLength: 1 })
 const ScopeName = Type.String({ pattern: '^[^\\s/]+$', description: 'a scope or role name without spaces or slashes' })
 
+/**
+ * A federated identity credential (workload identity federation). `{emulator}` in the issuer stands
+ * for the emulator's URL, which is known only once it listens (e.g. `{emulator}/k8s/cluster-a`).
+ */
+const FederatedCredentialSchema = Type.Object({
+  issuer: Name,
+  subject: Name,
+  audiences: Type.Array(Name, { minItems: 1 })
+}, { additionalProperties: false })
+
 const ApplicationSchema = Type.Object({
   clientId: Guid,
   displayName: Name,
   secrets: Type.Optional(Type.Array(Name)),
+  /** PEM certificates whose keys may sign client assertions (Entra's keyCredentials). */
+  certificates: Type.Optional(Type.Array(Type.String({ pattern: '-----BEGIN CERTIFICATE-----', description: 'a PEM certificate' }))),
+  federatedCredentials: Type.Optional(Type.Array(FederatedCredentialSchema)),
   publicClient: Type.Optional(Type.Boolean()),
   identifierUris: Type.Optional(Type.Array(Name)),
   scopes: Type.Optional(Type.Array(ScopeName)),
@@ -34,22 +49,37 @@ const AppRoleAssignmentSchema = Type.Object({
   role: ScopeName
 }, { additionalProperties: false })
 
+/** A user-assigned (or the one system-assigned) managed identity the emulator's identity endpoint serves. */
+const ManagedIdentitySchema = Type.Object({
+  clientId: Guid,
+  objectId: Guid,
+  displayName: Name,
+  systemAssigned: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+
 const TenantSchema = Type.Object({
   id: Guid,
   name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$', description: 'a tenant name made of letters, digits, dots and dashes' }),
   applications: Type.Array(ApplicationSchema),
   users: Type.Optional(Type.Array(UserSchema)),
-  appRoleAssignments: Type.Optional(Type.Array(AppRoleAssignmentSchema))
+  appRoleAssignments: Type.Optional(Type.Array(AppRoleAssignmentSchema)),
+  managedIdentities: Type.Optional(Type.Array(ManagedIdentitySchema))
 }, { additionalProperties: false })
 
 export const EmulatorSeedSchema = Type.Object({
-  tenants: Type.Array(TenantSchema, { minItems: 1 })
+  tenants: Type.Array(TenantSchema, { minItems: 1 }),
+  /** Kubernetes-style OIDC issuers the emulator hosts at `{emulator}/k8s/<name>` (discovery + JWKS). */
+  workloadIssuers: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'an issuer name made of lowercase letters, digits and dashes' }))),
+  /** Token endpoint failures active from the start (see failures.ts); `injectFailure()` adds more at run time. */
+  failures: Type.Optional(Type.Array(FailureRuleSchema))
 }, { additionalProperties: false })
 
 export type EmulatorSeed = Static<typeof EmulatorSeedSchema>
 export type SeedTenant = Static<typeof TenantSchema>
 export type SeedApplication = Static<typeof ApplicationSchema>
 export type SeedUser = Static<typeof UserSchema>
+export type SeedManagedIdentity = Static<typeof ManagedIdentitySchema>
+export type SeedFederatedCredential = Static<typeof FederatedCredentialSchema>
 
 export { defaultSeed, DEV_IDS } from './default-seed'
 
@@ -127,6 +157,14 @@ function crossReferenceIssues (seed: EmulatorSeed): string[] {
       const clientId = app.clientId.toLowerCase()
       if (apps.has(clientId)) issues.push(`tenants[${t}].applications[${a}].clientId: '${app.clientId}' is already used by another application`)
       apps.set(clientId, app)
+      app.certificates?.forEach((pem, c) => {
+        try {
+          // eslint-disable-next-line no-new
+          new X509Certificate(pem)
+        } catch {
+          issues.push(`tenants[${t}].applications[${a}].certificates[${c}]: not a readable PEM certificate`)
+        }
+      })
       for (const uri of app.identifierUris ?? []) {
         if (identifiers.has(uri)) issues.push(`tenants[${t}].applications[${a}].identifierUris: '${uri}' is already used by another application`)
         identifiers.add(uri)

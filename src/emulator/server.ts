@@ -3,11 +3,14 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { EntraError, entraErrorBody } from './entra-errors'
 import { registerMetadata, type MetadataDependencies } from './metadata'
 import type { TlsMaterial } from './ca'
+import { registerManagedIdentity, type ManagedIdentityDependencies } from './managed-identity'
 import { registerTokenEndpoint, type TokenEndpointDependencies } from './token-endpoint'
+import type { WorkloadIssuers } from './workload-issuers'
 
-export interface ServerOptions extends MetadataDependencies, TokenEndpointDependencies {
+export interface ServerOptions extends MetadataDependencies, TokenEndpointDependencies, ManagedIdentityDependencies {
   tls: TlsMaterial
   logger: boolean
+  workloadIssuers: WorkloadIssuers
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -54,7 +57,7 @@ export function buildServer (options: ServerOptions): FastifyInstance {
           ? new EntraError('invalid_request', 90100, err.message, err.statusCode)
           : new EntraError('server_error', 90099, 'The emulator failed to process the request.', 500)
     if (!(err instanceof EntraError) && entraError.status >= 500) request.log.error(err)
-    return reply.code(entraError.status).send(entraErrorBody(entraError, request.correlationId))
+    return reply.code(entraError.status).headers(entraError.extras.headers ?? {}).send(entraErrorBody(entraError, request.correlationId))
   })
 
   app.setNotFoundHandler(async (request, reply) => reply.code(404).send({
@@ -65,6 +68,8 @@ export function buildServer (options: ServerOptions): FastifyInstance {
 
   registerMetadata(app, options)
   registerTokenEndpoint(app, options)
+  registerManagedIdentity(app, options)
+  options.workloadIssuers.register(app)
   return app
 }
 

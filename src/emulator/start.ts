@@ -2,13 +2,19 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { prepareTls } from './ca'
+import { ClientAssertionVerifier } from './client-assertions'
 import { Directory } from './directory'
+import { FailureInjector, type FailureHandle, type FailureRule } from './failure-rules'
 import { Keyring } from './keyring'
+import { MANAGED_IDENTITY_PATH, type ManagedIdentityRequestRecord } from './managed-identity'
 import { defaultSeed, parseSeed, type EmulatorSeed } from './seed'
 import { buildServer } from './server'
 import type { TokenRequestRecord } from './token-endpoint'
 import { TokenIssuer } from './tokens'
+import { WorkloadIssuers, type ServiceAccountTokenRequest } from './workload-issuers'
+import { createHttpsAgent } from '../net/https-agent'
 
 export interface EmulatorOptions {
   host?: string
@@ -43,6 +49,18 @@ export interface RunningEmulator {
   rotateKeys (tenantId: string): Promise<string>
   /** How many times each tenant's JWKS was fetched (tests assert refetch behaviour). */
   jwksFetches (tenantId: string): number
+  /** Makes matching token requests fail (or wait) the way Entra does; the handle removes it. */
+  injectFailure (rule: FailureRule): FailureHandle
+  /** Removes every injected failure, the seed's included. */
+  clearFailures (): void
+  /** A service account token from a hosted Kubernetes-style issuer (seed `workloadIssuers`). */
+  mintServiceAccountToken (request: ServiceAccountTokenRequest): string
+  /** The issuer URL (`iss`) of a hosted workload issuer; default the first one. */
+  workloadIssuerUrl (name?: string): string
+  /** App Service style managed identity endpoint: set IDENTITY_ENDPOINT and IDENTITY_HEADER to these. */
+  managedIdentity: { endpoint: string, header: string }
+  /** Every managed identity token request, oldest first. */
+  managedIdentityRequests (): ManagedIdentityRequestRecord[]
   close (): Promise<void>
 }
 
@@ -53,12 +71,22 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'obo-emulator-'))
   const publicUrl = options.publicUrl === undefined ? undefined : new URL(options.publicUrl)
   const names = publicUrl === undefined ? [host] : [host, publicUrl.hostname.replace(/^\[|\]$/g, '')]
-  const [tls, keyring] = await Promise.all([prepareTls(dataDir, names), Keyring.create(seed.tenants)])
-
   let url = ''
+  const [tls, keyring, workloadIssuers] = await Promise.all([
+    prepareTls(dataDir, names),
+    Keyring.create(seed.tenants),
+    WorkloadIssuers.create(seed.workloadIssuers ?? [], () => url)
+  ])
+
   const requests: TokenRequestRecord[] = []
   const jwksFetches = new Map<string, number>()
   const issuer = new TokenIssuer(keyring, { url: () => url, lifetimeSeconds: options.tokenLifetimeSeconds ?? 3600 })
+  const failures = new FailureInjector()
+  for (const rule of seed.failures ?? []) failures.add(rule)
+  // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
+  const outbound = createHttpsAgent({ ca: [tls.caPem] })
+  const identityHeader = randomBytes(24).toString('base64url')
+  const miRequests: ManagedIdentityRequestRecord[] = []
   const app = buildServer({
     tls,
     logger: options.logger ?? false,
@@ -67,6 +95,11 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     issuer,
     url: () => url,
     record: (entry) => { requests.push(entry) },
+    assertionVerifier: new ClientAssertionVerifier({ directory, keyring, url: () => url, dispatcher: outbound }),
+    failures,
+    identityHeader,
+    recordManagedIdentityRequest: (entry) => { miRequests.push(entry) },
+    workloadIssuers,
     recordJwksFetch: (tenantId) => { jwksFetches.set(tenantId, (jwksFetches.get(tenantId) ?? 0) + 1) }
   })
   await app.listen({ host, port: options.port ?? 0 })
@@ -93,7 +126,16 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
       return await keyring.rotate(tenant.id)
     },
     jwksFetches: (tenantId) => jwksFetches.get(tenantId) ?? 0,
-    close: async () => { await app.close() }
+    injectFailure: (rule) => failures.add(rule),
+    clearFailures: () => { failures.clear() },
+    mintServiceAccountToken: (request) => workloadIssuers.mint(request),
+    workloadIssuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? ''),
+    managedIdentity: { endpoint: `${url}${MANAGED_IDENTITY_PATH}`, header: identityHeader },
+    managedIdentityRequests: () => miRequests.map((r) => ({ ...r })),
+    close: async () => {
+      await app.close()
+      await outbound.close()
+    }
   }
 }
 

@@ -1,8 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { createDecoder } from 'fast-jwt'
+import type { ClientAssertionVerifier } from './client-assertions'
 import { parseBasic, type TokenParams } from './client-auth'
 import { MULTI_TENANT_SEGMENTS, type Directory } from './directory'
 import { EntraError, missingParameter, tenantNotFound } from './entra-errors'
+import { RawAnswer, failureAnswer, type FailureContext, type FailureInjector, type FailureKind } from './failure-rules'
 import { clientCredentialsGrant } from './grants/client-credentials'
 import type { Grant } from './grants/grant'
 import { JWT_BEARER, onBehalfOfGrant } from './grants/on-behalf-of'
@@ -16,12 +19,20 @@ export interface TokenRequestRecord {
   clientId: string
   tenantId: string
   at: number
+  /** The user the request is about (OBO: the assertion's `oid`, read without verifying; password: the seeded user). */
+  userObjectId?: string
+  /** The HTTP status the emulator answered with. */
+  status: number
+  /** The injected failure that answered (or delayed) this request. */
+  failure?: FailureKind
 }
 
 export interface TokenEndpointDependencies {
   directory: Directory
   keyring: Keyring
   issuer: TokenIssuer
+  assertionVerifier: ClientAssertionVerifier
+  failures: FailureInjector
   record: (entry: TokenRequestRecord) => void
 }
 
@@ -34,10 +45,14 @@ const GRANTS = new Map<string, Grant>([
 const decode = createDecoder()
 
 export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpointDependencies): void {
-  app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (request) => {
+  app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (request, reply) => {
     const params = (request.body ?? {}) as TokenParams
     const grantType = params.grant_type ?? ''
+    const clientId = params.client_id ?? parseBasic(request.headers.authorization)?.clientId ?? ''
     let tenantId = request.params.tenant
+    let user: FailureContext['user']
+    let status = 200
+    let failure: FailureKind | undefined
     try {
       if (grantType === '') throw missingParameter('grant_type')
       const grant = GRANTS.get(grantType)
@@ -46,12 +61,58 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
       if (missing !== undefined) throw missingParameter(missing)
       const tenant = resolveTenant(deps.directory, request.params.tenant, grantType, params)
       tenantId = tenant.id
-      return await grant.issue({ ...deps, tenant, params, authorization: request.headers.authorization })
+      user = requestUser(deps.directory, tenant, grantType, params)
+
+      const context: FailureContext = { grantType, clientId, tenantId, scopes: (params.scope ?? '').split(' ').filter((s) => s !== ''), ...(user === undefined ? {} : { user }) }
+      const rule = deps.failures.take(context)
+      if (rule !== undefined) {
+        failure = rule.kind
+        if (rule.kind === 'slow') {
+          await sleep(rule.delayMs ?? 5_000)
+        } else {
+          const answer = failureAnswer(rule, context)
+          if (answer instanceof RawAnswer) {
+            status = answer.status
+            return await reply.code(answer.status).headers(answer.headers).send(answer.body)
+          }
+          if (answer !== undefined) throw answer
+        }
+      }
+      return await grant.issue({
+        ...deps,
+        tenant,
+        params,
+        authorization: request.headers.authorization,
+        assertions: { verifier: deps.assertionVerifier, segment: request.params.tenant }
+      })
+    } catch (err) {
+      status = err instanceof EntraError ? err.status : 500
+      throw err
     } finally {
-      const clientId = params.client_id ?? parseBasic(request.headers.authorization)?.clientId ?? ''
-      deps.record({ grantType, clientId, tenantId, at: Date.now() })
+      deps.record({ grantType, clientId, tenantId, at: Date.now(), ...(user === undefined ? {} : { userObjectId: user.oid }), status, ...(failure === undefined ? {} : { failure }) })
     }
   })
+}
+
+/**
+ * Who a request is about, for failure rules and request counts. The OBO assertion is only decoded
+ * here; the grant verifies it afterwards, so a forged oid is counted but never gets a token.
+ */
+function requestUser (directory: Directory, tenant: SeedTenant, grantType: string, params: TokenParams): FailureContext['user'] {
+  if (grantType === 'password') {
+    const seeded = directory.user(tenant, params.username ?? '')
+    return seeded === undefined ? undefined : { oid: seeded.objectId, username: seeded.username }
+  }
+  if (grantType !== JWT_BEARER) return undefined
+  let claims: Record<string, unknown>
+  try {
+    claims = decode(params.assertion ?? '') as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  if (claims.idtyp === 'app' || typeof claims.oid !== 'string') return undefined
+  const username = [claims.preferred_username, claims.upn, claims.unique_name].find((v): v is string => typeof v === 'string')
+  return { oid: claims.oid, ...(username === undefined ? {} : { username }) }
 }
 
 /**

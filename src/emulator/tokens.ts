@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Keyring } from './keyring'
 import type { ResourceScopes } from './scopes'
-import type { SeedApplication, SeedTenant } from './seed'
+import type { SeedApplication, SeedManagedIdentity, SeedTenant } from './seed'
 
 export interface UserIdentity {
   oid: string
@@ -83,6 +83,32 @@ export class TokenIssuer {
     if (request.clientCapabilities !== undefined) claims.xms_cc = request.clientCapabilities
     if (request.authContexts !== undefined && user !== undefined) claims.acrs = request.authContexts
     return this.keyring.sign(tenant.id, claims, version)
+  }
+
+  /**
+   * What a managed identity endpoint hands out: an app-only v2 token whose subject is the identity's
+   * object id. For `api://AzureADTokenExchange` it is the assertion of "managed identity as a
+   * federated credential" (issuer `<instance>/<tid>/v2.0`, subject = object id).
+   */
+  managedIdentityToken (tenant: SeedTenant, identity: SeedManagedIdentity, audience: string, roles: string[] = []): string {
+    const now = Math.floor(Date.now() / 1000)
+    return this.keyring.sign(tenant.id, {
+      aud: audience,
+      iss: v2Issuer(this.settings.url(), tenant.id),
+      iat: now,
+      nbf: now,
+      exp: now + this.settings.lifetimeSeconds,
+      azp: identity.clientId,
+      // '2': the client proved itself with a certificate, which is how Azure authenticates managed identities.
+      azpacr: '2',
+      idtyp: 'app',
+      oid: identity.objectId,
+      ...(roles.length > 0 ? { roles } : {}),
+      sub: identity.objectId,
+      tid: tenant.id,
+      uti: randomBytes(16).toString('base64url'),
+      ver: '2.0'
+    }, 2)
   }
 
   /** Always v2 (the v2 endpoint's id_token), audience = the client that signed the user in. */

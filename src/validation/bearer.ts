@@ -12,8 +12,8 @@ export function bearerToken (authorization: string | undefined): string {
     throw new NoTokenError('The Authorization header does not use the Bearer scheme')
   }
   const token = match[2] ?? ''
-  if (token === '') throw new InvalidTokenError('The bearer token is empty')
-  if (/\s/.test(token)) throw new InvalidTokenError('The Authorization header must carry exactly one token')
-  if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) throw new InvalidTokenError('The bearer token is malformed')
+  if (token === '') throw new InvalidTokenError('The bearer token is empty', 'malformed')
+  if (/\s/.test(token)) throw new InvalidTokenError('The Authorization header must carry exactly one token', 'malformed')
+  if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) throw new InvalidTokenError('The bearer token is malformed', 'malformed')
   return token
 }

@@ -54,7 +54,7 @@ export class EntraTrust {
   /** The PEM key to verify `token` with; throws InvalidTokenError for anything we would not trust. */
   async keyFor (token: DecodedToken): Promise<string> {
     const { header, payload } = token
-    if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256')
+    if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256', 'algorithm')
     const policy = await this.issuerPolicy()
     const tenant = policy.tenantOf(payload.iss, payload.tid)
     return await this.keys.publicKey(tenant, header.kid, policy.expectedIssuers(tenant))

@@ -16,13 +16,13 @@ export class IssuerPolicy {
 
   /** Returns the token's tenant id (lower case) or throws InvalidTokenError. */
   tenantOf (iss: unknown, tid: unknown): string {
-    if (!isGuid(tid)) throw new InvalidTokenError('The token has no valid tid claim')
+    if (!isGuid(tid)) throw new InvalidTokenError('The token has no valid tid claim', 'tenant')
     const tenant = tid.toLowerCase()
-    if (!this.allowed.has(tenant)) throw new InvalidTokenError(`Tenant ${tenant} is not allowed to call this API`)
+    if (!this.allowed.has(tenant)) throw new InvalidTokenError(`Tenant ${tenant} is not allowed to call this API`, 'tenant')
     if (typeof iss !== 'string' || !this.expectedIssuers(tid).includes(iss)) {
-      throw new InvalidTokenError('The token issuer is not trusted')
+      throw new InvalidTokenError('The token issuer is not trusted', 'issuer')
     }
-    if (!iss.toLowerCase().includes(`/${tenant}/`)) throw new InvalidTokenError('The token issuer does not match its tid')
+    if (!iss.toLowerCase().includes(`/${tenant}/`)) throw new InvalidTokenError('The token issuer does not match its tid', 'issuer')
     return tenant
   }
 

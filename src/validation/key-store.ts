@@ -31,18 +31,18 @@ export class KeyStore {
   /** The PEM key for `kid`, after checking the key's own `issuer` against the token's tenant. */
   async publicKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): Promise<string> {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
-      throw new InvalidTokenError('The token header has no usable kid')
+      throw new InvalidTokenError('The token header has no usable kid', 'unknown_key')
     }
     const lookup = await this.keySet(tenant).lookup(kid)
     if (!lookup.found) {
       if (lookup.reason === 'unavailable') throw new IdentityUnavailableError('The signing keys of the token issuer could not be loaded', 30)
-      throw new InvalidTokenError('The token was signed by an unknown key')
+      throw new InvalidTokenError('The token was signed by an unknown key', 'unknown_key')
     }
     // Entra states each key's issuer, possibly templated; a key of another tenant (or of the MSA
     // tenant) must not validate this tenant's tokens.
     const keyIssuer = lookup.key.issuer?.replace('{tenantid}', tenant)
     if (keyIssuer !== undefined && !acceptedIssuers.includes(keyIssuer)) {
-      throw new InvalidTokenError('The signing key is not valid for the token issuer')
+      throw new InvalidTokenError('The signing key is not valid for the token issuer', 'key_issuer')
     }
     return lookup.key.pem
   }

@@ -45,15 +45,15 @@ export function principalFromClaims (claims: VerifiedClaims, tenantId: string): 
   const objectId = str(claims.oid)
   const exp = typeof claims.exp === 'number' ? claims.exp : 0
   const tokenVersion = str(claims.ver) ?? '1.0'
-  if (clientId === undefined) throw new InvalidTokenError('The token names no client application (azp/appid)')
-  if (objectId === undefined) throw new InvalidTokenError('The token has no oid claim')
+  if (clientId === undefined) throw new InvalidTokenError('The token names no client application (azp/appid)', 'claims')
+  if (objectId === undefined) throw new InvalidTokenError('The token has no oid claim', 'claims')
 
   const isApp = claims.idtyp === 'app' || (scp.length === 0 && roles.length > 0)
   if (isApp) {
-    if (roles.length === 0) throw new InvalidTokenError('The app-only token carries no roles')
+    if (roles.length === 0) throw new InvalidTokenError('The app-only token carries no roles', 'no_permissions')
     return { kind: 'app', tenantId, clientId, objectId, expiresAt: exp, tokenVersion, roles }
   }
-  if (scp.length === 0) throw new InvalidTokenError('The token carries neither scp nor roles')
+  if (scp.length === 0) throw new InvalidTokenError('The token carries neither scp nor roles', 'no_permissions')
   const name = str(claims.name)
   const username = str(claims.preferred_username) ?? str(claims.upn)
   return {

@@ -54,9 +54,10 @@ t.test('Entra failures (as msal-node reports them) map to what the client must d
     [{ errorCode: 'invalid_grant', errorMessage: 'AADSTS500133: Assertion is not within its valid time range.' }, 'InvalidTokenError'],
     [{ errorCode: 'invalid_grant', errorNo: '500131', errorMessage: 'audience' }, 'InvalidTokenError'],
     [{ errorCode: 'unauthorized_client', errorMessage: 'AADSTS7000114: not allowed' }, 'InvalidTokenError'],
-    [{ errorCode: 'invalid_client', errorMessage: 'AADSTS7000215: Invalid client secret provided.' }, 'TokenAcquisitionError'],
+    // The gateway's own credential refused: 503 gateway_credential_invalid (issue #4), no longer 502.
+    [{ errorCode: 'invalid_client', errorMessage: 'AADSTS7000215: Invalid client secret provided.' }, 'GatewayCredentialError'],
     [{ errorCode: 'invalid_scope', errorMessage: 'AADSTS70011: bad scope' }, 'TokenAcquisitionError'],
-    [{ errorCode: 'invalid_client', errorMessage: 'AADSTS9999999: new code' }, 'TokenAcquisitionError'],
+    [{ errorCode: 'invalid_client', errorMessage: 'AADSTS9999999: new code' }, 'GatewayCredentialError'],
     [{ errorCode: 'temporarily_unavailable', errorMessage: 'AADSTS50196: loop' }, 'IdentityUnavailableError'],
     [{ errorCode: 'server_error', status: 503 }, 'IdentityUnavailableError'],
     [{ errorCode: 'network_error', errorMessage: 'socket hang up' }, 'IdentityUnavailableError'],

@@ -5,9 +5,9 @@ import { requestedClaims, type Grant } from './grant'
 /** App-only tokens: `roles` are the caller's app role assignments on the resource, no user claims. */
 export const clientCredentialsGrant: Grant = {
   required: ['scope'],
-  issue (context) {
+  async issue (context) {
     const { directory, issuer, tenant, params } = context
-    const client = authenticateClient(directory, tenant, params, context.authorization, true)
+    const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
     const scopes = applicationScope(directory, tenant, client.app.clientId, params.scope ?? '')
     const { clientCapabilities } = requestedClaims(params)
     // Entra's client credentials answer has no `scope` (see fixtures/entra/token-success-client-credentials.json).

@@ -1,4 +1,4 @@
-import type { TokenParams } from '../client-auth'
+import type { AssertionCheck, TokenParams } from '../client-auth'
 import type { Directory } from '../directory'
 import { EntraError } from '../entra-errors'
 import type { Keyring } from '../keyring'
@@ -14,6 +14,8 @@ export interface GrantContext {
   params: TokenParams
   /** The Authorization header, for HTTP Basic client authentication. */
   authorization: string | undefined
+  /** Certificate and federated client assertions. */
+  assertions: AssertionCheck
 }
 
 export type TokenResponse = Record<string, string | number>

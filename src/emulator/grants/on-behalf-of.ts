@@ -19,7 +19,7 @@ export const onBehalfOfGrant: Grant = {
     if (params.requested_token_use !== 'on_behalf_of') {
       throw new EntraError('invalid_request', 90100, `The parameter 'requested_token_use' must be 'on_behalf_of' for the grant type '${JWT_BEARER}'.`)
     }
-    const client = authenticateClient(directory, tenant, params, context.authorization, true)
+    const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
     const user = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
     const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
     return delegatedResponse(context, client, scopes, user)

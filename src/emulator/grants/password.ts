@@ -6,9 +6,9 @@ import { delegatedResponse, type Grant } from './grant'
 /** Resource owner password credentials: how tests and the dev stack sign a seeded user in without a browser. */
 export const passwordGrant: Grant = {
   required: ['username', 'password', 'scope'],
-  issue (context) {
+  async issue (context) {
     const { directory, tenant, params } = context
-    const client = authenticateClient(directory, tenant, params, context.authorization, false)
+    const client = await authenticateClient(directory, tenant, params, context.authorization, false, context.assertions)
     const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
     const user = directory.user(tenant, params.username ?? '')
     if (user === undefined) {
