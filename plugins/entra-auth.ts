@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici'
 import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { bearerToken } from '../src/validation/bearer'
-import { EntraTrust } from '../src/validation/entra-trust'
+import { EntraTrust, type TrustStatus } from '../src/validation/entra-trust'
 import { principalFromClaims, type Principal } from '../src/validation/principal'
 import { VerifiedTokenCache } from '../src/validation/verified-token-cache'
 import { authorize, type AccessPolicy } from '../src/validation/requirements'
@@ -29,6 +29,8 @@ export interface EntraAuthOptions {
   ca?: readonly string[]
   /** Use this dispatcher for metadata and key fetches instead of a private one. */
   dispatcher?: Dispatcher
+  /** Called for every JWKS fetch (metrics). */
+  onKeyFetch?: (tenant: string, ok: boolean) => void
 }
 
 declare module 'fastify' {
@@ -44,6 +46,8 @@ declare module 'fastify' {
     entraAuthenticate: (request: FastifyRequest) => Promise<Principal>
     /** A preHandler that authenticates and then applies an any-of scope/role policy. */
     entraRequire: (policy: AccessPolicy) => preHandlerAsyncHookHandler
+    /** Metadata and key state, for readiness; `refresh` first tries to load what is missing. */
+    entraStatus: (options?: { refresh?: boolean }) => Promise<TrustStatus>
   }
 }
 
@@ -67,7 +71,8 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     allowedTenants: options.allowedTenants ?? [options.tenantId],
     dispatcher,
     keyRefreshCooldownMs: (options.keyRefreshCooldownSeconds ?? 30) * 1000,
-    onKeyRefreshError: (tenant, err) => fastify.log.warn({ tenant, reason: (err as Error).message }, 'signing key refresh failed; keeping the last good keys')
+    onKeyRefreshError: (tenant, err) => fastify.log.warn({ tenant, reason: (err as Error).message }, 'signing key refresh failed; keeping the last good keys'),
+    ...(options.onKeyFetch ? { onKeyFetch: options.onKeyFetch } : {})
   })
 
   await fastify.register(fastifyJwt, {
@@ -116,6 +121,16 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   fastify.decorate('entraAuthenticate', entraAuthenticate)
   fastify.decorate('entraRequire', (policy: AccessPolicy): preHandlerAsyncHookHandler => async function (request) {
     authorize(await entraAuthenticate(request), policy)
+  })
+
+  fastify.decorate('entraStatus', async (statusOptions: { refresh?: boolean } = {}): Promise<TrustStatus> => {
+    const current = trust.status()
+    const missing = current.metadata !== 'loaded' || Object.values(current.keys).includes('not_loaded')
+    if (statusOptions.refresh === true && missing) {
+      // A readiness probe must answer promptly even while the authority is slow.
+      await Promise.race([trust.warm().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+    }
+    return trust.status()
   })
 
   fastify.addHook('onReady', async function () {

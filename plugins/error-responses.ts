@@ -19,8 +19,9 @@ const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx
 
   fastify.setErrorHandler(async (err, request, reply) => {
     const res = errorResponse(err, ctx, request.id)
-    if (res.status >= 500) request.log.error({ err }, res.body.error_description)
-    else request.log.info({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)
+    // Client errors are in the request's own log line (plugins/observability); failures get their own.
+    if (res.status >= 500) request.log.error({ err, code: (err as { code?: string }).code }, res.body.error_description)
+    else request.log.debug({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)
     return await reply.code(res.status).headers(res.headers).send(res.body)
   })
 }

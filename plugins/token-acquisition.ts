@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { GatewayConfig, IdentityConfig } from '../src/config/types'
 import { ConfidentialClients } from '../src/acquisition/confidential-clients'
 import { L2Redis } from '../src/acquisition/l2-redis'
-import { createMsalNetworkClient } from '../src/acquisition/msal-network-client'
+import { createMsalNetworkClient, type IdentityCall } from '../src/acquisition/msal-network-client'
 import { TokenAcquirer } from '../src/acquisition/token-acquirer'
 import { TokenCache } from '../src/acquisition/token-cache'
 import { createHttpsAgent } from '../src/net/https-agent'
@@ -11,6 +11,8 @@ import { createHttpsAgent } from '../src/net/https-agent'
 declare module 'fastify' {
   interface FastifyInstance {
     tokenAcquirer: TokenAcquirer
+    /** Why the gateway's own credential cannot be used right now, or undefined (readiness). */
+    credentialCheck: () => Promise<string | undefined>
   }
 }
 
@@ -24,13 +26,17 @@ export const TOKEN_CACHE_DEFAULTS = {
 export interface TokenAcquisitionOptions {
   identity: IdentityConfig
   tokenCache?: GatewayConfig['tokenCache']
+  /** Every call to the identity provider (metrics). */
+  onIdentityCall?: (call: IdentityCall) => void
 }
 
 const REDIS_ERROR_LOG_INTERVAL_MS = 10_000
 
-const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fastify, { identity, tokenCache = {} }) => {
+const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fastify, { identity, tokenCache = {}, onIdentityCall }) => {
   const agent = createHttpsAgent({ ca: identity.extraCaPems })
-  const clients = new ConfidentialClients(identity, createMsalNetworkClient(agent), fastify.log)
+  const clients = new ConfidentialClients(identity, createMsalNetworkClient(agent, onIdentityCall ? { onCall: onIdentityCall } : {}), fastify.log)
+  fastify.decorate('credentialCheck', () => clients.checkCredential())
+  fastify.addHook('onReady', async () => { clients.checkCredential().catch(() => {}) })
 
   let lastRedisLog = 0
   const l2 = tokenCache.redisUrl !== undefined && tokenCache.encryptionKey !== undefined

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { GatewayConfig, RouteConfig } from '../src/config/types'
 import { callDownstream } from '../src/forwarding/downstream-call'
@@ -9,8 +9,9 @@ import { assertionOf } from '../plugins/entra-auth'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
-/** One proxied route per config entry: authenticate, authorize, acquire, forward. */
+/** One proxied route per config entry: authenticate, authorize, (rate limit), acquire, forward. */
 const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastify, { config }) => {
+  const limit = config.server.rateLimit
   for (const route of config.routes) {
     await fastify.register(async (scope) => {
       // Bodies stream through untouched: no parsing, no buffering.
@@ -20,9 +21,20 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       const forwarder = new Forwarder(route)
       scope.addHook('onClose', async () => { await forwarder.close() })
 
+      const preHandler: preHandlerHookHandler[] = [async (request) => {
+        authorize(await scope.entraAuthenticate(request), route)
+      }]
+      if (limit !== undefined) {
+        // Per caller, not per IP: behind one NAT or BFF sit many users.
+        preHandler.push(scope.rateLimit({
+          max: limit.max,
+          timeWindow: limit.windowSeconds * 1000,
+          keyGenerator: (request) => `${route.prefix}|${limit.key === 'user' ? request.principal?.objectId ?? '' : request.principal?.clientId ?? ''}`
+        }))
+      }
+
       const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-        const principal = await scope.entraAuthenticate(request)
-        authorize(principal, route)
+        const principal = request.principal!
         const path = forwarder.pathFor(request.raw.url ?? request.url)
         const body = await prepareBody(request.body as Readable | undefined, request.headers['content-length'], route.replayBodyLimitBytes)
         const acquirer = scope.tokenAcquirer
@@ -34,18 +46,29 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
             ? acquirer.forUser(principal, assertionOf(request), userScopes(route), claims === undefined ? {} : { claims })
             : acquirer.forApp(principal, appScopes(route)),
           evict: (token) => acquirer.evict(token.cacheKey),
-          send: (accessToken, attemptBody) => forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort.signal }, {
-            downstreamToken: accessToken,
-            clientIp: request.ip,
-            protocol: request.protocol,
-            host: request.headers.host,
-            correlationId: request.id
-          })
+          send: async (accessToken, attemptBody) => {
+            const timer = scope.metrics.upstreamDuration.startTimer({ route: route.prefix })
+            try {
+              const response = await forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort.signal }, {
+                downstreamToken: accessToken,
+                clientIp: request.ip,
+                protocol: request.protocol,
+                host: request.headers.host,
+                correlationId: request.id
+              })
+              timer({ outcome: String(response.status) })
+              return response
+            } catch (err) {
+              timer({ outcome: 'error' })
+              throw err
+            }
+          }
         })
         return await reply.code(upstream.status).headers(upstream.headers).send(upstream.body)
       }
-      scope.route({ method: ALL_METHODS, url: route.prefix, handler })
-      scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, handler })
+      const config = { oboRoute: route.prefix }
+      scope.route({ method: ALL_METHODS, url: route.prefix, preHandler, handler, config })
+      scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, preHandler, handler, config })
     })
   }
 }

@@ -1,9 +1,17 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
+import { createRedisClient } from './acquisition/l2-redis'
+import { parseRedisUrl } from './acquisition/redis-url'
 import type { GatewayConfig } from './config/types'
+import { OverloadedError } from './errors'
+import { errorResponse } from './http/error-response'
 import { correlationId } from './http/correlation-id'
+import { GatewayMetrics } from './observability/metrics'
 import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
+import observability from '../plugins/observability'
 import tokenAcquisition from '../plugins/token-acquisition'
 import health from '../routes/health'
 import proxyRoutes from '../routes/proxy'
@@ -12,16 +20,47 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Serves /healthz, /readyz and /metrics when `server.adminPort` is set; listen on it yourself. */
+    adminApp: FastifyInstance | null
+  }
+}
+
+/** Whatever the logger configuration, these never reach a log line. */
+export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]']
+
 /** The gateway as a Fastify instance, not yet listening. */
 export async function buildGateway (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    genReqId: correlationId
+    genReqId: correlationId,
+    // plugins/observability writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.server.trustProxy
   })
-  const { identity } = config
-  await app.register(errorResponses, { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId })
-  if (config.server.cors !== undefined) {
-    const { origins, credentials, exposedHeaders, maxAgeSeconds } = config.server.cors
+  const { identity, server } = config
+  const challengeContext = { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId }
+  const metrics = new GatewayMetrics(() => app.tokenAcquirer.stats())
+  await app.register(observability, { metrics })
+  // While shutting down, answers to requests already in flight close their connection; otherwise a
+  // keep-alive client would hold the server open until its idle timeout.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
+  await app.register(errorResponses, challengeContext)
+  await app.register(underPressure, {
+    maxEventLoopDelay: server.overload.maxEventLoopDelayMs,
+    maxHeapUsedBytes: server.overload.maxHeapUsedBytes,
+    maxRssBytes: server.overload.maxRssBytes,
+    retryAfter: server.overload.retryAfterSeconds,
+    pressureHandler: (request, reply) => {
+      const res = errorResponse(new OverloadedError(), challengeContext, request.id)
+      reply.code(503).header('retry-after', String(server.overload.retryAfterSeconds)).send(res.body)
+    }
+  })
+  if (server.cors !== undefined) {
+    const { origins, credentials, exposedHeaders, maxAgeSeconds } = server.cors
     await app.register(cors, {
       origin: origins,
       credentials,
@@ -33,6 +72,17 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
       strictPreflight: false
     })
   }
+  if (server.rateLimit !== undefined) {
+    const redis = config.tokenCache.redisUrl === undefined ? undefined : createRedisClient(parseRedisUrl(config.tokenCache.redisUrl), 250)
+    await app.register(rateLimit, {
+      global: false,
+      // A Redis outage must not turn into refused requests.
+      skipOnError: true,
+      nameSpace: 'obo-gateway:rl:',
+      ...(redis !== undefined ? { redis } : {})
+    })
+    if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+  }
   await app.register(entraAuth, {
     instance: identity.instance,
     tenantId: identity.tenantId,
@@ -40,10 +90,20 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     audiences: identity.audiences,
     clockSkewSeconds: identity.clockSkewSeconds,
     keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds,
-    ca: identity.extraCaPems
+    ca: identity.extraCaPems,
+    onKeyFetch: (tenant, ok) => { metrics.jwksFetches.inc({ tenant, outcome: ok ? 'ok' : 'error' }) }
   })
-  await app.register(tokenAcquisition, { identity, tokenCache: config.tokenCache })
-  await app.register(health)
+  await app.register(tokenAcquisition, { identity, tokenCache: config.tokenCache, onIdentityCall: (call) => { metrics.identityCall(call) } })
   await app.register(proxyRoutes, { config })
+
+  if (server.adminPort === undefined) {
+    await app.register(health, { gateway: app })
+    app.decorate('adminApp', null)
+  } else {
+    const admin = Fastify({ logger: false })
+    await admin.register(health, { gateway: app })
+    app.decorate('adminApp', admin)
+    app.addHook('onClose', async () => { await admin.close() })
+  }
   return app
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
-import { buildGateway } from './app'
+import { buildGateway, LOG_REDACTIONS } from './app'
 import { ConfigError, loadConfigFile } from './config/load'
 import { readFileSync } from 'node:fs'
 import { buildSampleApi } from './dev/sample-api'
@@ -19,7 +19,7 @@ const USAGE = `usage:
 
 const LOGGER = {
   level: process.env.LOG_LEVEL ?? 'info',
-  redact: ['req.headers.authorization', 'req.headers.cookie']
+  redact: LOG_REDACTIONS
 }
 
 export async function main (argv: string[]): Promise<void> {
@@ -43,14 +43,23 @@ function checkConfig (args: string[]): void {
   console.log(`${args[0]}: valid (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, tenant ${config.identity.tenantId}, instance ${config.identity.instance})`)
 }
 
+/** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000
+
 async function runGateway (file: string): Promise<void> {
   const config = loadConfigFile(file)
   const app = await buildGateway(config, { logger: LOGGER })
-  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+  // Stop accepting, let in-flight requests finish, then close Redis and the connection pools.
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
-  await listenOrExplain(() => app.listen({ host: config.server.host, port: config.server.port }), `${config.server.host}:${config.server.port}`)
+  const { host, port, adminPort } = config.server
+  await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
+  if (app.adminApp !== null && adminPort !== undefined) {
+    await listenOrExplain(() => app.adminApp!.listen({ host, port: adminPort }), `${host}:${adminPort} (server.adminPort)`)
+  }
 }
 
 async function runDevStack (): Promise<void> {

@@ -35,7 +35,13 @@ export class InsufficientScopeError extends GatewayError {
 /** Entra (or a downstream API) wants more claims in the caller's token: MFA, CA policy, CAE. */
 export class InsufficientClaimsError extends GatewayError {
   readonly code = 'OBO_INSUFFICIENT_CLAIMS'
-  constructor (message: string, readonly claims: string, readonly ccType?: string) { super(message) }
+  constructor (
+    message: string,
+    readonly claims: string,
+    readonly ccType?: string,
+    /** Who asked: Entra during token acquisition, a downstream API, or the route's own step-up rule. */
+    readonly origin: 'entra' | 'downstream' | 'route' = 'entra'
+  ) { super(message) }
 }
 
 /** The route needs a step-up the client could do, but it has not declared that it handles claims challenges (cp1). */
@@ -77,6 +83,12 @@ export class TokenAcquisitionError extends GatewayError {
 export class GatewayCredentialError extends GatewayError {
   readonly code = 'OBO_GATEWAY_CREDENTIAL'
   constructor (message: string, readonly entraError?: string) { super(message) }
+}
+
+/** The gateway itself is saturated (event loop, memory): shed load rather than answer slowly. */
+export class OverloadedError extends GatewayError {
+  readonly code = 'OBO_OVERLOADED'
+  constructor (message = 'The gateway is overloaded; retry later') { super(message) }
 }
 
 export class UpstreamUnreachableError extends GatewayError {

@@ -49,7 +49,7 @@ export class L2Redis {
     this.prefix = options.keyPrefix ?? 'obo-gateway:v1:'
     this.timeoutMs = options.commandTimeoutMs
     this.backoffMs = options.backoffMs ?? 1000
-    this.client = createClient(parseRedisUrl(options.url), options.commandTimeoutMs)
+    this.client = createRedisClient(parseRedisUrl(options.url), options.commandTimeoutMs)
     this.client.on('error', (err: Error) => { this.failed(err) })
   }
 
@@ -164,7 +164,8 @@ export class L2Redis {
   }
 }
 
-function createClient (target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
+/** An ioredis client that fails fast while disconnected and reconnects forever (also used by the rate limiter). */
+export function createRedisClient (target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
   const common: RedisOptions = {
     commandTimeout: commandTimeoutMs,
     connectTimeout: Math.max(1000, commandTimeoutMs * 4),

@@ -35,9 +35,20 @@ export class EntraUnavailableError extends AuthError {
   }
 }
 
+/** One call to the identity provider, as metrics see it. */
+export interface IdentityCall {
+  /** The token endpoint, or anything else (metadata, discovery). */
+  endpoint: 'token' | 'other'
+  outcome: number | 'timeout' | 'unreachable'
+  durationMs: number
+  /** AADSTS number of an error answer. */
+  aadsts?: number
+}
+
 export interface MsalNetworkClientOptions {
   /** Deadline for one identity call (connect, headers and body); default 10 s. */
   timeoutMs?: number
+  onCall?: (call: IdentityCall) => void
 }
 
 /**
@@ -47,14 +58,16 @@ export interface MsalNetworkClientOptions {
  */
 export class MsalNetworkClient implements INetworkModule {
   readonly timeoutMs: number
+  private readonly onCall: ((call: IdentityCall) => void) | undefined
 
   constructor (private readonly dispatcher: Dispatcher, options: MsalNetworkClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS
+    this.onCall = options.onCall
   }
 
-  /** The same pool with another deadline (the configured `identity.timeoutMs`). */
+  /** The same pool and observer with another deadline (the configured `identity.timeoutMs`). */
   withTimeout (timeoutMs: number): MsalNetworkClient {
-    return new MsalNetworkClient(this.dispatcher, { timeoutMs })
+    return new MsalNetworkClient(this.dispatcher, { timeoutMs, ...(this.onCall ? { onCall: this.onCall } : {}) })
   }
 
   async sendGetRequestAsync<T> (url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
@@ -67,6 +80,11 @@ export class MsalNetworkClient implements INetworkModule {
 
   private async send<T> (method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
     const where = `${method} ${new URL(url).origin}${new URL(url).pathname}`
+    const endpoint = /\/oauth2\/(v2\.0\/)?token$/.test(new URL(url).pathname) ? 'token' : 'other'
+    const started = performance.now()
+    const report = (outcome: IdentityCall['outcome'], aadsts?: number): void => {
+      this.onCall?.({ endpoint, outcome, durationMs: performance.now() - started, ...(aadsts !== undefined ? { aadsts } : {}) })
+    }
     const signal = AbortSignal.timeout(this.timeoutMs)
     let status: number
     let rawHeaders: Record<string, string | string[] | undefined>
@@ -84,6 +102,7 @@ export class MsalNetworkClient implements INetworkModule {
       text = await res.body.text()
     } catch (err) {
       // Only the URL's origin and path: query strings can carry client-request-ids, never log more.
+      report(signal.aborted ? 'timeout' : 'unreachable')
       if (signal.aborted) throw new EntraUnavailableError('timeout', `${where} did not answer within ${this.timeoutMs} ms`)
       throw new EntraUnavailableError('unreachable', `${where} failed: ${(err as Error).message}`)
     }
@@ -99,8 +118,9 @@ export class MsalNetworkClient implements INetworkModule {
       body = { error: 'invalid_response', error_description: `non-JSON answer with HTTP ${status}` }
     }
 
+    const errorNo = Number((body as { error_codes?: unknown[] } | null)?.error_codes?.[0])
+    report(status, status >= 400 && Number.isInteger(errorNo) ? errorNo : undefined)
     if (status === 429 || status >= 500) {
-      const errorNo = Number((body as { error_codes?: unknown[] }).error_codes?.[0])
       throw new EntraUnavailableError(status === 429 ? 'throttled' : 'server_error', `${where} answered HTTP ${status}`,
         status, parseRetryAfter(headers['retry-after']), Number.isInteger(errorNo) ? errorNo : undefined)
     }

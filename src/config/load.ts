@@ -19,6 +19,7 @@ export const DEFAULT_INSTANCE = 'https://login.microsoftonline.com'
 /** Entra answers in well under a second; past this the client is better told to retry (503). */
 const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000
 const DEFAULT_ROUTE_TIMEOUTS = { connectMs: 5_000, headersMs: 30_000, bodyMs: 60_000 }
+const RESERVED_PATHS = ['/healthz', '/readyz', '/metrics']
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 type Env = Record<string, string | undefined>
@@ -90,6 +91,9 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
   raw.routes.forEach((route, i) => {
     if (prefixes.has(route.prefix)) issues.push(`routes.${i}.prefix: ${route.prefix} is used by an earlier route`)
     prefixes.add(route.prefix)
+    if (raw.server?.adminPort === undefined && RESERVED_PATHS.some((p) => p === route.prefix || p.startsWith(`${route.prefix}/`))) {
+      issues.push(`routes.${i}.prefix: ${route.prefix} would hide the gateway's own /healthz, /readyz or /metrics (or set server.adminPort)`)
+    }
     if (route.user === undefined && route.app === undefined) {
       issues.push(`routes.${i}: needs a user block, an app block, or both (otherwise every caller is refused)`)
     }
@@ -120,6 +124,15 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     server: {
       host: raw.server?.host ?? '0.0.0.0',
       port: raw.server?.port ?? 8080,
+      ...(raw.server?.adminPort !== undefined ? { adminPort: raw.server.adminPort } : {}),
+      trustProxy: raw.server?.trustProxy ?? false,
+      overload: {
+        maxEventLoopDelayMs: raw.server?.overload?.maxEventLoopDelayMs ?? 1000,
+        maxHeapUsedBytes: raw.server?.overload?.maxHeapUsedBytes ?? 0,
+        maxRssBytes: raw.server?.overload?.maxRssBytes ?? 0,
+        retryAfterSeconds: raw.server?.overload?.retryAfterSeconds ?? 10
+      },
+      ...(raw.server?.rateLimit !== undefined ? { rateLimit: { ...raw.server.rateLimit } } : {}),
       ...(raw.server?.cors
         ? {
             cors: {

@@ -43,6 +43,19 @@ export const ConfigSchema = Type.Object({
   server: Type.Optional(Type.Object({
     host: Type.Optional(NonEmpty),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    adminPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'a port for /healthz, /readyz and /metrics' })),
+    trustProxy: Type.Optional(Type.Boolean()),
+    overload: Type.Optional(Type.Object({
+      maxEventLoopDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
+      maxHeapUsedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+      maxRssBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+      retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 }))
+    }, { additionalProperties: false })),
+    rateLimit: Type.Optional(Type.Object({
+      max: Type.Integer({ minimum: 1, description: 'requests allowed per window' }),
+      windowSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+      key: Type.Union([Type.Literal('user'), Type.Literal('client')], { description: "'user' (oid) or 'client' (azp)" })
+    }, { additionalProperties: false })),
     cors: Type.Optional(Type.Object({
       origins: Type.Array(Type.String({ pattern: '^https?://[^/\\s]+$', description: 'an origin such as https://app.contoso.com (scheme and host, no path)' }), { minItems: 1, description: 'a non-empty list of origins' }),
       credentials: Type.Optional(Type.Boolean()),

@@ -43,6 +43,21 @@ export interface RouteConfig {
   replayBodyLimitBytes: number
 }
 
+/** @fastify/under-pressure thresholds; 0 turns one off. */
+export interface OverloadConfig {
+  maxEventLoopDelayMs: number
+  maxHeapUsedBytes: number
+  maxRssBytes: number
+  retryAfterSeconds: number
+}
+
+/** Per caller, per route; Redis-backed when tokenCache.redis is set so all instances share it. */
+export interface RateLimitConfig {
+  max: number
+  windowSeconds: number
+  key: 'user' | 'client'
+}
+
 export interface CorsConfig {
   origins: string[]
   /** Access-Control-Allow-Credentials; off unless asked for (bearer tokens need no cookies). */
@@ -53,7 +68,17 @@ export interface CorsConfig {
 }
 
 export interface GatewayConfig {
-  server: { host: string, port: number, cors?: CorsConfig }
+  server: {
+    host: string
+    port: number
+    /** Health and metrics only there when set; on the main port otherwise. */
+    adminPort?: number
+    /** Honour X-Forwarded-* from a load balancer in front (client IP, protocol). */
+    trustProxy: boolean
+    overload: OverloadConfig
+    rateLimit?: RateLimitConfig
+    cors?: CorsConfig
+  }
   identity: IdentityConfig
   routes: RouteConfig[]
   tokenCache: TokenCacheConfig

@@ -51,7 +51,7 @@ function downstreamClaims (response: UpstreamResponse): string | undefined {
 
 function challengeFor (principal: Principal, claims: string): Error {
   if (principal.kind === 'user' && principal.clientCapabilities.includes('cp1')) {
-    return new InsufficientClaimsError('The downstream API requires a token with more claims (for example after a session revocation); sign in again with the claims in WWW-Authenticate', claims)
+    return new InsufficientClaimsError('The downstream API requires a token with more claims (for example after a session revocation); sign in again with the claims in WWW-Authenticate', claims, undefined, 'downstream')
   }
   return new DownstreamChallengeUnsupportedError('The downstream API requires the user to sign in again (claims challenge). This client did not declare the cp1 capability, so the challenge cannot be passed on: acquire a new token interactively, and declare clientCapabilities: [\'CP1\'] to receive such challenges')
 }

@@ -3,7 +3,7 @@ import { encodeClaims } from '../challenges/claims'
 import {
   BadRequestPathError, ClientCapabilityRequiredError, ConsentRequiredError, DownstreamChallengeUnsupportedError, GatewayCredentialError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
   InsufficientScopeError, InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError,
-  UpstreamTimeoutError, UpstreamUnreachableError
+  OverloadedError, UpstreamTimeoutError, UpstreamUnreachableError
 } from '../errors'
 
 /** Who the client must go to for a new token: put in every challenge. */
@@ -77,6 +77,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
     }
     if (err instanceof GatewayCredentialError) return plain(503, 'gateway_credential_invalid', err.message)
     if (err instanceof TokenAcquisitionError) return plain(502, 'token_acquisition_failed', err.message)
+    if (err instanceof OverloadedError) return plain(503, 'overloaded', err.message)
     if (err instanceof UpstreamUnreachableError) return plain(502, 'upstream_unreachable', err.message)
     if (err instanceof UpstreamTimeoutError) return plain(504, 'upstream_timeout', err.message)
     if (err instanceof BadRequestPathError) return plain(400, 'bad_path', err.message)
@@ -85,7 +86,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
   // Fastify's own client errors (body too large, bad content type, malformed JSON) keep their status.
   const status = (err as { statusCode?: unknown }).statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return plain(status, 'bad_request', (err as Error).message)
+    return plain(status, status === 429 ? 'rate_limited' : 'bad_request', (err as Error).message)
   }
   return plain(500, 'internal_error', 'The gateway failed unexpectedly; its log has the details under this correlation id')
 }

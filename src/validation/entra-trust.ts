@@ -13,6 +13,15 @@ export interface EntraTrustOptions {
   dispatcher: Dispatcher
   keyRefreshCooldownMs: number
   onKeyRefreshError?: (tenant: string, err: unknown) => void
+  onKeyFetch?: (tenant: string, ok: boolean) => void
+}
+
+/** What readiness reports about the identity side. */
+export interface TrustStatus {
+  metadata: 'loaded' | 'not_loaded'
+  /** Per allowed tenant GUID: whether its signing keys are loaded. */
+  keys: Record<string, 'loaded' | 'not_loaded'>
+  lastError?: string
 }
 
 interface DecodedToken {
@@ -28,13 +37,19 @@ interface DecodedToken {
 export class EntraTrust {
   readonly keys: KeyStore
   private policy?: Promise<IssuerPolicy>
+  private metadataLoaded = false
+  private lastError: string | undefined
 
   constructor (private readonly options: EntraTrustOptions) {
     this.keys = new KeyStore({
       instance: options.instance,
       dispatcher: options.dispatcher,
       cooldownMs: options.keyRefreshCooldownMs,
-      ...(options.onKeyRefreshError ? { onRefreshError: options.onKeyRefreshError } : {})
+      onRefreshError: (tenant, err) => {
+        this.lastError = `signing keys of ${tenant}: ${(err as Error).message}`
+        options.onKeyRefreshError?.(tenant, err)
+      },
+      ...(options.onKeyFetch ? { onFetch: options.onKeyFetch } : {})
     })
   }
 
@@ -42,9 +57,13 @@ export class EntraTrust {
     if (this.policy === undefined) {
       const { instance, tenantId, allowedTenants, dispatcher } = this.options
       this.policy = loadIssuerTemplates(instance, tenantId, dispatcher)
-        .then((templates) => new IssuerPolicy(templates, allowedTenants))
+        .then((templates) => {
+          this.metadataLoaded = true
+          return new IssuerPolicy(templates, allowedTenants)
+        })
         .catch((err: unknown) => {
           this.policy = undefined
+          this.lastError = `OpenID metadata of ${instance}/${tenantId}: ${(err as Error).message}`
           throw new IdentityUnavailableError(`The OpenID metadata of ${instance}/${tenantId} could not be loaded (${(err as Error).message})`, 30)
         })
     }
@@ -64,6 +83,15 @@ export class EntraTrust {
   async warm (): Promise<void> {
     await this.issuerPolicy()
     await Promise.all(this.options.allowedTenants.filter(isGuid).map((t) => this.keys.warm(t.toLowerCase())))
+  }
+
+  status (): TrustStatus {
+    const tenants = this.options.allowedTenants.filter(isGuid).map((t) => t.toLowerCase())
+    return {
+      metadata: this.metadataLoaded ? 'loaded' : 'not_loaded',
+      keys: Object.fromEntries(tenants.map((t) => [t, this.keys.isLoaded(t) ? 'loaded' : 'not_loaded'])),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {})
+    }
   }
 
   close (): void {

@@ -65,6 +65,11 @@ export class TenantKeySet {
     return this.inflight
   }
 
+  /** Whether keys were ever loaded (they stay in use after a failed refresh). */
+  get isLoaded (): boolean {
+    return this.loaded
+  }
+
   close (): void {
     this.closed = true
     this.timer?.cancel()

@@ -10,6 +10,8 @@ export interface KeyStoreOptions {
   cooldownMs: number
   refreshIntervalMs?: number
   onRefreshError?: (tenant: string, err: unknown) => void
+  /** Every JWKS fetch, for metrics. */
+  onFetch?: (tenant: string, ok: boolean) => void
 }
 
 const TWELVE_HOURS_MS = 12 * 60 * 60 * 1000
@@ -52,6 +54,11 @@ export class KeyStore {
     await this.keySet(tenant).refresh()
   }
 
+  /** Whether the tenant's keys have been loaded at least once. */
+  isLoaded (tenant: string): boolean {
+    return this.tenants.get(tenant)?.isLoaded ?? false
+  }
+
   close (): void {
     for (const set of this.tenants.values()) set.close()
   }
@@ -61,7 +68,16 @@ export class KeyStore {
     if (set === undefined) {
       const url = `${this.options.instance}/${tenant}/discovery/v2.0/keys`
       set = new TenantKeySet({
-        fetchKeys: async () => verificationKeys(await fetchJson(url, this.options.dispatcher)),
+        fetchKeys: async () => {
+          try {
+            const keys = verificationKeys(await fetchJson(url, this.options.dispatcher))
+            this.options.onFetch?.(tenant, true)
+            return keys
+          } catch (err) {
+            this.options.onFetch?.(tenant, false)
+            throw err
+          }
+        },
         cooldownMs: this.options.cooldownMs,
         refreshIntervalMs: this.options.refreshIntervalMs ?? TWELVE_HOURS_MS,
         schedule: unrefTimer,

@@ -23,7 +23,7 @@ export function authorize (principal: Principal, policy: AccessPolicy): void {
     if (context !== undefined && !principal.authContexts.some((c) => c.toLowerCase() === context.toLowerCase())) {
       // Only a client that declared cp1 can act on a claims challenge; any other would loop.
       if (principal.clientCapabilities.includes('cp1')) {
-        throw new InsufficientClaimsError(`This route requires the authentication context ${context}; request a token with the claims in WWW-Authenticate`, authContextClaims(context), 'authcontext')
+        throw new InsufficientClaimsError(`This route requires the authentication context ${context}; request a token with the claims in WWW-Authenticate`, authContextClaims(context), 'authcontext', 'route')
       }
       throw new ClientCapabilityRequiredError(`This route requires the authentication context ${context}, which needs a client that declares the cp1 capability (MSAL clientCapabilities: ['CP1']) to handle the claims challenge`)
     }

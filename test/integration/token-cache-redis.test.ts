@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
@@ -22,35 +22,14 @@ import type { GatewayConfig } from '../../src/config/types'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { principalFromClaims, type DelegatedPrincipal } from '../../src/validation/principal'
 import { jwtClaims, MsalKit } from '../helpers/msal-clients'
+import { needRedis, REDIS_URL, redisAnswers } from '../helpers/redis'
 import { startUpstreamRecorder } from '../helpers/upstream-recorder'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 const TENANT = DEV_IDS.tenantId
 const KEY = 'integration-test-cache-key-0123456789'
 const OBO = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const silentLog = { warn () {}, info () {}, error () {}, debug () {}, trace () {}, fatal () {}, child () { return silentLog }, level: 'silent', silent () {} }
-
-async function redisAnswers (url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
-  probe.on('error', () => {})
-  try {
-    await probe.connect()
-    return await probe.ping() === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-
-/** Redis tests fail under CI when Redis is missing (CI must provide it) and skip, loudly, elsewhere. */
-async function needRedis (t: Test): Promise<boolean> {
-  if (await redisAnswers(REDIS_URL)) return true
-  if (process.env.CI) t.fail(`Redis does not answer at ${REDIS_URL}; CI must provide one`)
-  else t.pass('needs Redis', { skip: `Redis does not answer at ${REDIS_URL} (set REDIS_URL or start redis-server to run this)` })
-  return false
-}
 
 t.test('token cache: real msal-node against the emulator over TLS, real Redis', async (t) => {
   const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-cache-')) })

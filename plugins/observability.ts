@@ -1,0 +1,72 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import {
+  ClientCapabilityRequiredError, ConsentRequiredError, DownstreamChallengeUnsupportedError, GatewayError,
+  InsufficientClaimsError, InsufficientScopeError, InvalidTokenError, NoTokenError
+} from '../src/errors'
+import type { GatewayMetrics } from '../src/observability/metrics'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: GatewayMetrics
+  }
+  interface FastifyContextConfig {
+    /** The configured route prefix a proxied request belongs to: its metrics and log label. */
+    oboRoute?: string
+  }
+}
+
+const kError = Symbol('obo-gateway.error')
+type WithError = FastifyRequest & { [kError]?: { code?: string, error: string } }
+
+/**
+ * One log line per request (route, status, duration, correlation id, tenant, user, client; never a
+ * header, a query string or a token) and the request-level metrics. Fastify's own two request log
+ * lines are turned off in favour of this one (`disableRequestLogging`).
+ */
+const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fastify, { metrics }) => {
+  fastify.decorate('metrics', metrics)
+
+  fastify.addHook('onError', async (request, _reply, err) => {
+    // Error messages are written for clients too: they never hold a token.
+    ;(request as WithError)[kError] = { code: (err as { code?: string }).code, error: err.message }
+    countRefusal(metrics, err)
+  })
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = routeLabel(request)
+    const status = reply.statusCode
+    const seconds = reply.elapsedTime / 1000
+    metrics.requests.inc({ route, method: request.method, status: String(status) })
+    metrics.requestDuration.observe({ route, method: request.method }, seconds)
+    const principal = request.principal
+    request.log.info({
+      route,
+      method: request.method,
+      path: request.url.split('?')[0],
+      status,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      ...(principal ? { tenant: principal.tenantId, oid: principal.objectId, clientId: principal.clientId, caller: principal.kind } : {}),
+      ...(request as WithError)[kError]
+    }, 'request')
+  })
+}
+
+/** Route patterns, not raw URLs: label values must stay few. */
+function routeLabel (request: FastifyRequest): string {
+  return request.routeOptions.config.oboRoute ?? request.routeOptions.url ?? 'unmatched'
+}
+
+function countRefusal (metrics: GatewayMetrics, err: unknown): void {
+  if (!(err instanceof GatewayError)) return
+  if (err instanceof InvalidTokenError) metrics.validationFailures.inc({ reason: err.reason })
+  else if (err instanceof NoTokenError) metrics.validationFailures.inc({ reason: 'missing' })
+  else if (err instanceof InsufficientScopeError) metrics.validationFailures.inc({ reason: 'insufficient_scope' })
+  else if (err instanceof ClientCapabilityRequiredError) metrics.validationFailures.inc({ reason: 'client_not_capable' })
+  else if (err instanceof InsufficientClaimsError) {
+    metrics.claimsChallenges.inc({ kind: err.origin === 'route' ? 'authcontext' : err.origin === 'downstream' ? 'downstream' : 'entra' })
+  } else if (err instanceof ConsentRequiredError) metrics.claimsChallenges.inc({ kind: 'consent' })
+  else if (err instanceof DownstreamChallengeUnsupportedError) metrics.claimsChallenges.inc({ kind: 'downstream_unsupported' })
+}
+
+export default fp(observability, { name: 'obo-gateway-observability', fastify: '5.x' })
