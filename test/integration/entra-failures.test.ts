@@ -3,6 +3,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { MsalKit } from '../helpers/msal-clients'
 import { startUpstreamRecorder } from '../helpers/upstream-recorder'
@@ -25,13 +26,9 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0 },
     identity: {
-      instance: emulator.url,
-      tenantId: DEV_IDS.tenantId,
-      clientId: DEV_IDS.gateway.clientId,
-      credential: { clientSecret: DEV_IDS.gateway.secret },
+      ...devGatewayIdentity(emulator),
       // Short, so the slow case ends quickly; the emulator waits longer than this.
-      timeoutMs: 800,
-      tls: { caFile: emulator.caFile }
+      timeoutMs: 800
     },
     routes: [{
       prefix: '/rec',

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { prepareTls } from '../../src/emulator/ca'
 import { MsalKit } from '../helpers/msal-clients'
@@ -40,7 +41,7 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
   const user = { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] }
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0, cors: { origins: ['https://app.contoso.example'] } },
-    identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    identity: devGatewayIdentity(emulator),
     routes: [
       { prefix: '/plain', upstream: plain.url, user, timeouts: { headersMs: 500 } },
       { prefix: '/secure', upstream: secure.url, user, tls: { caFile: upstreamTls.caFile } },

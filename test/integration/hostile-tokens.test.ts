@@ -8,6 +8,7 @@ import { createSigner } from 'fast-jwt'
 import { Client, request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { verificationKeys } from '../../src/validation/jwk'
 import { jwtClaims, jwtHeader, MsalKit } from '../helpers/msal-clients'
@@ -29,7 +30,7 @@ t.test('malformed and hostile tokens: never a 5xx, always the right challenge, t
   logStream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)))
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0 },
-    identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    identity: devGatewayIdentity(emulator),
     routes: [{
       prefix: '/api',
       upstream: recorder.url,

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Client, request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { buildSampleApi } from '../../src/dev/sample-api'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { jwtClaims as claimsOf, MsalKit } from '../helpers/msal-clients'
@@ -25,13 +26,7 @@ t.test('OBO end to end: real msal-node, emulator over TLS, gateway, real upstrea
 
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0 },
-    identity: {
-      instance: emulator.url,
-      tenantId: DEV_IDS.tenantId,
-      clientId: DEV_IDS.gateway.clientId,
-      credential: { clientSecret: DEV_IDS.gateway.secret },
-      tls: { caFile: emulator.caFile }
-    },
+    identity: devGatewayIdentity(emulator),
     routes: [
       { prefix: '/api', upstream: sampleApiUrl, user: { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`] } },
       {

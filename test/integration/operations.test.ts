@@ -12,6 +12,7 @@ import Redis from 'ioredis'
 import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { MsalKit } from '../helpers/msal-clients'
 import { needRedis, REDIS_URL } from '../helpers/redis'
@@ -29,7 +30,7 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
   const recorder = await startUpstreamRecorder()
   t.teardown(() => recorder.close())
 
-  const identity = { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } }
+  const identity = devGatewayIdentity(emulator)
   const routes = [{
     prefix: '/api',
     upstream: recorder.url,

@@ -18,6 +18,7 @@ import { TokenAcquirer } from '../../src/acquisition/token-acquirer'
 import { TokenCache } from '../../src/acquisition/token-cache'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import type { GatewayConfig } from '../../src/config/types'
 import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { principalFromClaims, type DelegatedPrincipal } from '../../src/validation/principal'
@@ -52,7 +53,7 @@ t.test('token cache: real msal-node against the emulator over TLS, real Redis', 
 
   const config = (redisUrl?: string): GatewayConfig => resolveConfig({
     server: { host: '127.0.0.1', port: 0 },
-    identity: { instance: emulator.url, tenantId: TENANT, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    identity: devGatewayIdentity(emulator),
     routes: [
       { prefix: '/read', upstream: recorder.url, user: { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`] } },
       {

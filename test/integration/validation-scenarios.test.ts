@@ -8,6 +8,7 @@ import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator, type RunningEmulator } from '../../src/emulator'
 import { jwtClaims, jwtHeader, MsalKit } from '../helpers/msal-clients'
 import { EVIL, FABRIKAM, multiTenantSeed } from '../helpers/seeds'
@@ -18,7 +19,7 @@ const SAMPLE = DEV_IDS.sampleApi.identifierUri
 async function gatewayFor (t: Test, emulator: RunningEmulator, recorder: UpstreamRecorder, identity: Record<string, unknown>, user: Record<string, unknown> = {}): Promise<Pool> {
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0 },
-    identity: { instance: emulator.url, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile }, ...identity },
+    identity: { ...devGatewayIdentity(emulator), ...identity },
     routes: [{ prefix: '/api', upstream: recorder.url, user: { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`], ...user } }]
   }, { source: 'test' })
   const gateway = await buildGateway(config)
