@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preHandlerAsy
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { Dispatcher } from 'undici'
+import { assertionFrom, type Assertion } from '../src/acquisition/cache-key'
 import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { bearerToken } from '../src/validation/bearer'
@@ -53,10 +54,10 @@ declare module 'fastify' {
 
 const kAssertion = Symbol('obo-gateway.assertion')
 const kCandidate = Symbol('obo-gateway.candidate-token')
-type WithAssertion = FastifyRequest & { [kAssertion]?: string, [kCandidate]?: string }
+type WithAssertion = FastifyRequest & { [kAssertion]?: Assertion, [kCandidate]?: string }
 
-/** The raw incoming token of an authenticated request: the OBO assertion. Never log it. */
-export function assertionOf (request: FastifyRequest): string {
+/** The incoming token of an authenticated request (the OBO assertion) and its hash. Never log it. */
+export function assertionOf (request: FastifyRequest): Assertion {
   const token = (request as WithAssertion)[kAssertion]
   if (token === undefined) throw new InvalidTokenError('The request was not authenticated', 'invalid')
   return token
@@ -98,8 +99,9 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? 10_000, options.clockSkewSeconds ?? 300)
 
   async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
-    const token = bearerToken(request.headers.authorization)
-    let result = verified.get(token)
+    const assertion = assertionFrom(bearerToken(request.headers.authorization))
+    const token = assertion.token
+    let result = verified.get(assertion.sha256)
     if (result === undefined) {
       ;(request as WithAssertion)[kCandidate] = token
       let claims: Record<string, unknown>
@@ -110,11 +112,11 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
       }
       // Shared by every later request with this token: nobody may change it.
       result = deepFreeze({ claims, principal: principalFromClaims(claims, String(claims.tid).toLowerCase()) })
-      verified.set(token, result)
+      verified.set(assertion.sha256, result)
     }
     request.principal = result.principal
     request.entraClaims = result.claims
-    ;(request as WithAssertion)[kAssertion] = token
+    ;(request as WithAssertion)[kAssertion] = assertion
     return result.principal
   }
 

@@ -5,6 +5,7 @@ import {
   InsufficientClaimsError, InsufficientScopeError, InvalidTokenError, NoTokenError
 } from '../src/errors'
 import type { GatewayMetrics } from '../src/observability/metrics'
+import type { Counter, Histogram } from 'prom-client'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,6 +27,10 @@ type WithError = FastifyRequest & { [kError]?: { code?: string, error: string } 
  */
 const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fastify, { metrics }) => {
   fastify.decorate('metrics', metrics)
+  // Label lookups hash their values; a gateway has few routes, methods and statuses, so keep the children.
+  const requestCounters = new Map<string, Counter.Internal>()
+  const requestTimers = new Map<string, Histogram.Internal<'route' | 'method'>>()
+  const logRequests = ['trace', 'debug', 'info'].includes(fastify.log.level)
 
   fastify.addHook('onError', async (request, _reply, err) => {
     // Error messages are written for clients too: they never hold a token.
@@ -36,9 +41,21 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
   fastify.addHook('onResponse', async (request, reply) => {
     const route = routeLabel(request)
     const status = reply.statusCode
-    const seconds = reply.elapsedTime / 1000
-    metrics.requests.inc({ route, method: request.method, status: String(status) })
-    metrics.requestDuration.observe({ route, method: request.method }, seconds)
+    const counterKey = `${route} ${request.method} ${status}`
+    let counter = requestCounters.get(counterKey)
+    if (counter === undefined) {
+      counter = metrics.requests.labels({ route, method: request.method, status: String(status) })
+      requestCounters.set(counterKey, counter)
+    }
+    counter.inc()
+    const timerKey = `${route} ${request.method}`
+    let timer = requestTimers.get(timerKey)
+    if (timer === undefined) {
+      timer = metrics.requestDuration.labels({ route, method: request.method })
+      requestTimers.set(timerKey, timer)
+    }
+    timer.observe(reply.elapsedTime / 1000)
+    if (!logRequests) return
     const principal = request.principal
     request.log.info({
       route,

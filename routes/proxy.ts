@@ -3,11 +3,12 @@ import type { Readable } from 'node:stream'
 import type { GatewayConfig, RouteConfig } from '../src/config/types'
 import { callDownstream } from '../src/forwarding/downstream-call'
 import { Forwarder } from '../src/forwarding/forwarder'
-import { prepareBody } from '../src/forwarding/request-body'
+import { prepareBody, type RequestBody } from '../src/forwarding/request-body'
 import { authorize } from '../src/validation/requirements'
 import { assertionOf } from '../plugins/entra-auth'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
+const NO_BODY: RequestBody = { replayable: true, bytes: undefined }
 
 /** One proxied route per config entry: authenticate, authorize, (rate limit), acquire, forward. */
 const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastify, { config }) => {
@@ -36,7 +37,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         const principal = request.principal!
         const path = forwarder.pathFor(request.raw.url ?? request.url)
-        const body = await prepareBody(request.body as Readable | undefined, request.headers['content-length'], route.replayBodyLimitBytes)
+        const body = request.body === undefined ? NO_BODY : await prepareBody(request.body as Readable, request.headers['content-length'], route.replayBodyLimitBytes)
         const acquirer = scope.tokenAcquirer
 
         const abort = new AbortController()

@@ -7,12 +7,22 @@ import { createHash } from 'node:crypto'
  */
 export type CacheKey = string
 
+/** The incoming access token and its SHA-256, computed once per request when it is validated. */
+export interface Assertion {
+  token: string
+  sha256: string
+}
+
+export function assertionFrom (token: string): Assertion {
+  return { token, sha256: createHash('sha256').update(token).digest('base64url') }
+}
+
 export interface OboKeyParts {
   /** The gateway's client id: two gateways sharing a Redis never share entries. */
   clientId: string
   tenantId: string
-  /** The incoming access token, exactly as received. */
-  assertion: string
+  /** The incoming access token, exactly as received; only its hash goes into the key. */
+  assertion: Assertion
   scopes: readonly string[]
   /** The `claims` request parameter sent to Entra (step-up, CAE), if any. */
   claims?: string | undefined
@@ -28,16 +38,26 @@ export interface AppKeyParts {
 }
 
 export function oboCacheKey (parts: OboKeyParts): CacheKey {
-  return digest(['obo', parts.clientId.toLowerCase(), parts.tenantId.toLowerCase(), normalizeScopes(parts.scopes), parts.claims ?? '', parts.cp1, parts.assertion])
+  return digest(['obo', parts.clientId.toLowerCase(), parts.tenantId.toLowerCase(), normalizeScopes(parts.scopes), parts.claims ?? '', parts.cp1, parts.assertion.sha256])
 }
 
 export function appCacheKey (parts: AppKeyParts): CacheKey {
   return digest(['app', parts.clientId.toLowerCase(), parts.tenantId.toLowerCase(), normalizeScopes(parts.scopes), parts.cp1])
 }
 
-/** Entra compares scopes case-insensitively and as a set: order, case and repeats change nothing. */
+const normalized = new WeakMap<readonly string[], string[]>()
+
+/**
+ * Entra compares scopes case-insensitively and as a set: order, case and repeats change nothing.
+ * Routes pass the same array on every request, so the result is remembered per array.
+ */
 export function normalizeScopes (scopes: readonly string[]): string[] {
-  return [...new Set(scopes.map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0))].sort()
+  let result = normalized.get(scopes)
+  if (result === undefined) {
+    result = [...new Set(scopes.map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0))].sort()
+    normalized.set(scopes, result)
+  }
+  return result
 }
 
 function digest (parts: unknown[]): CacheKey {

@@ -1,7 +1,7 @@
 import type { AuthenticationResult, ConfidentialClientApplication } from '@azure/msal-node'
 import { TokenAcquisitionError } from '../errors'
 import type { AppPrincipal, DelegatedPrincipal } from '../validation/principal'
-import { appCacheKey, oboCacheKey, type CacheKey } from './cache-key'
+import { appCacheKey, oboCacheKey, type Assertion, type CacheKey } from './cache-key'
 import type { ConfidentialClients } from './confidential-clients'
 import { mapEntraError } from './entra-error-map'
 import type { FreshToken, TokenCache, TokenCacheCounters, TokenCacheStatus } from './token-cache'
@@ -44,14 +44,14 @@ export class TokenAcquirer {
     this.cache = options.cache
   }
 
-  async forUser (principal: DelegatedPrincipal, assertion: string, scopes: readonly string[], options: UserTokenOptions = {}): Promise<DownstreamToken> {
+  async forUser (principal: DelegatedPrincipal, assertion: Assertion, scopes: readonly string[], options: UserTokenOptions = {}): Promise<DownstreamToken> {
     const cp1 = principal.clientCapabilities.includes('cp1')
     const claims = options.claims !== undefined && options.claims.trim() !== '' ? options.claims : undefined
     const key = oboCacheKey({ clientId: this.clientId, tenantId: principal.tenantId, assertion, scopes, claims, cp1 })
     const found = await this.cache.get(key, async () => {
       const app = this.clients.forTenant(principal.tenantId, cp1)
       const result = await settle(app.acquireTokenOnBehalfOf({
-        oboAssertion: assertion,
+        oboAssertion: assertion.token,
         scopes: [...scopes],
         skipCache: true,
         ...(claims !== undefined ? { claims } : {})

@@ -48,7 +48,10 @@ export function clientResponseHeaders (upstream: Record<string, string | string[
   return out
 }
 
-function connectionListed (value: string | string[] | undefined): Set<string> {
+const NONE: ReadonlySet<string> = new Set()
+
+function connectionListed (value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NONE
   const text = Array.isArray(value) ? value.join(',') : value ?? ''
   return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Principal } from './principal'
 
@@ -16,8 +15,9 @@ interface Entry extends VerifiedToken {
 /**
  * Tokens already verified, so a client that repeats its token (every SPA does, for an hour) costs
  * one hash and one lookup instead of a decode, an issuer check, a key lookup and an RSA verify.
- * Keyed by SHA-256 of the token so the cache holds no bearer credential; bounded in entries; an
- * entry lives no longer than the token.
+ * Keyed by the token's SHA-256 (computed once per request by the caller, which reuses it for the
+ * token cache key) so the cache holds no bearer credential; bounded in entries; an entry lives no
+ * longer than the token.
  */
 export class VerifiedTokenCache {
   private readonly entries: LRUCache<string, Entry>
@@ -26,8 +26,8 @@ export class VerifiedTokenCache {
     this.entries = new LRUCache<string, Entry>({ max })
   }
 
-  get (token: string): VerifiedToken | undefined {
-    const key = hashOf(token)
+  get (tokenSha256: string): VerifiedToken | undefined {
+    const key = tokenSha256
     const entry = this.entries.get(key)
     if (entry === undefined) return undefined
     const nowSeconds = this.now() / 1000
@@ -38,18 +38,14 @@ export class VerifiedTokenCache {
     return nowSeconds < entry.notBefore ? undefined : entry
   }
 
-  set (token: string, verified: VerifiedToken): void {
+  set (tokenSha256: string, verified: VerifiedToken): void {
     const exp = verified.claims.exp
     if (typeof exp !== 'number') return
     const nbf = typeof verified.claims.nbf === 'number' ? verified.claims.nbf : 0
-    this.entries.set(hashOf(token), { ...verified, notBefore: nbf - this.skewSeconds, notAfter: exp + this.skewSeconds })
+    this.entries.set(tokenSha256, { ...verified, notBefore: nbf - this.skewSeconds, notAfter: exp + this.skewSeconds })
   }
 
   get size (): number {
     return this.entries.size
   }
-}
-
-function hashOf (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
 }

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { CacheCipher } from '../../src/acquisition/cache-crypto'
-import { oboCacheKey } from '../../src/acquisition/cache-key'
+import { assertionFrom, oboCacheKey } from '../../src/acquisition/cache-key'
 import { ConfidentialClients } from '../../src/acquisition/confidential-clients'
 import { createMsalNetworkClient } from '../../src/acquisition/msal-network-client'
 import { TokenAcquirer } from '../../src/acquisition/token-acquirer'
@@ -129,11 +129,11 @@ t.test('token cache: real msal-node against the emulator over TLS, real Redis', 
     const msalEntries = (): number => Object.keys(clients.forTenant(TENANT, false).getTokenCache().getKVStore()).length
     const principal = (token: string): DelegatedPrincipal => principalFromClaims(jwtClaims(token), TENANT) as DelegatedPrincipal
     const first = userToken()
-    await acquirer.forUser(principal(first), first, [`${SAMPLE}/Items.Read`])
+    await acquirer.forUser(principal(first), assertionFrom(first), [`${SAMPLE}/Items.Read`])
     const afterOne = msalEntries()
     for (let i = 0; i < 25; i++) {
       const token = userToken()
-      t.equal((await acquirer.forUser(principal(token), token, [`${SAMPLE}/Items.Read`])).source, 'entra')
+      t.equal((await acquirer.forUser(principal(token), assertionFrom(token), [`${SAMPLE}/Items.Read`])).source, 'entra')
     }
     t.equal(msalEntries(), afterOne, `after 26 users msal-node still holds ${afterOne} entries`)
     const kinds = Object.keys(clients.forTenant(TENANT, false).getTokenCache().getKVStore()).join(' ')
@@ -219,7 +219,7 @@ t.test('token cache: real msal-node against the emulator over TLS, real Redis', 
     if (withRedis) {
       const redis = new Redis(REDIS_URL)
       t.teardown(() => redis.disconnect())
-      const key = (await redis.keys('obo-gateway:v1:*:t')).find((k) => k.includes(oboCacheKey({ clientId: DEV_IDS.gateway.clientId, tenantId: TENANT, assertion: shortLived, scopes: [`${SAMPLE}/Items.Read`], cp1: false })))
+      const key = (await redis.keys('obo-gateway:v1:*:t')).find((k) => k.includes(oboCacheKey({ clientId: DEV_IDS.gateway.clientId, tenantId: TENANT, assertion: assertionFrom(shortLived), scopes: [`${SAMPLE}/Items.Read`], cp1: false })))
       t.ok(key !== undefined, 'written to L2')
       const ttl = await redis.pttl(key!)
       t.ok(ttl > 0 && ttl <= 2000, `Redis TTL (${ttl} ms) is the assertion's remaining life, not the downstream token's hour`)

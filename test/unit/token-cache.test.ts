@@ -1,5 +1,5 @@
 import t from 'tap'
-import { appCacheKey, normalizeScopes, oboCacheKey } from '../../src/acquisition/cache-key'
+import { appCacheKey, assertionFrom, normalizeScopes, oboCacheKey } from '../../src/acquisition/cache-key'
 import { CacheCipher, CacheDecryptError } from '../../src/acquisition/cache-crypto'
 import { entrySize, L1Cache } from '../../src/acquisition/l1-cache'
 import { parseRedisUrl } from '../../src/acquisition/redis-url'
@@ -9,7 +9,7 @@ import type { CacheEntry } from '../../src/acquisition/cache-entry'
 
 const CLIENT = '5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11'
 const TENANT = '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10'
-const base = { clientId: CLIENT, tenantId: TENANT, assertion: 'eyJhbGciOi.assertion-of-alice.sig', scopes: ['api://x/Items.Read', 'api://x/Items.Write'], cp1: false }
+const base = { clientId: CLIENT, tenantId: TENANT, assertion: assertionFrom('eyJhbGciOi.assertion-of-alice.sig'), scopes: ['api://x/Items.Read', 'api://x/Items.Write'], cp1: false }
 
 t.test('cache keys: same inputs give the same key, anything that changes the token gives another', async (t) => {
   const key = oboCacheKey(base)
@@ -17,7 +17,7 @@ t.test('cache keys: same inputs give the same key, anything that changes the tok
   t.notMatch(key, /alice|eyJ/, 'nothing of the assertion is readable in it')
   t.equal(oboCacheKey({ ...base, scopes: ['API://x/items.write', 'api://x/Items.Read', 'api://x/Items.Read'] }), key, 'scope order, case and repeats do not matter')
   const variants = {
-    'another user': { ...base, assertion: 'eyJhbGciOi.assertion-of-bob.sig' },
+    'another user': { ...base, assertion: assertionFrom('eyJhbGciOi.assertion-of-bob.sig') },
     'another tenant': { ...base, tenantId: '00000000-0000-4000-8000-000000000001' },
     'other scopes': { ...base, scopes: ['api://x/Items.Read'] },
     'claims requested': { ...base, claims: '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}' },
