@@ -9,8 +9,9 @@ import { errorResponse, type ChallengeContext } from '../src/http/error-response
  * `correlationId` so that request.id is the id the client sees.
  */
 const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx) => {
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('client-request-id', request.id)
+    done()
   })
 
   fastify.setNotFoundHandler(async (request) => {

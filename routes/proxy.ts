@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
+import { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
 import type { GatewayConfig, RouteConfig } from '../src/config/types'
 import { callDownstream } from '../src/forwarding/downstream-call'
@@ -40,8 +41,9 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
         const body = request.body === undefined ? NO_BODY : await prepareBody(request.body as Readable, request.headers['content-length'], route.replayBodyLimitBytes)
         const acquirer = scope.tokenAcquirer
 
-        const abort = new AbortController()
-        reply.raw.on('close', () => { if (!reply.raw.writableFinished) abort.abort() })
+        // undici takes an emitter as its abort signal; cheaper per request than an AbortController.
+        const abort = new EventEmitter()
+        reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort.emit('abort') })
         const upstream = await callDownstream(principal, body, {
           acquire: (claims) => principal.kind === 'user'
             ? acquirer.forUser(principal, assertionOf(request), userScopes(route), claims === undefined ? {} : { claims })
@@ -50,7 +52,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           send: async (accessToken, attemptBody) => {
             const timer = scope.metrics.upstreamDuration.startTimer({ route: route.prefix })
             try {
-              const response = await forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort.signal }, {
+              const response = await forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort }, {
                 downstreamToken: accessToken,
                 clientIp: request.ip,
                 protocol: request.protocol,

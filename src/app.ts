@@ -47,7 +47,11 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
   // keep-alive client would hold the server open until its idle timeout.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
   await app.register(errorResponses, challengeContext)
   await app.register(underPressure, {
     maxEventLoopDelay: server.overload.maxEventLoopDelayMs,

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types'
@@ -13,8 +14,8 @@ export interface ForwardRequest {
   headers: import('node:http').IncomingHttpHeaders
   /** The request body: bytes read for a possible replay, the unread stream, or none. */
   body: Buffer | Readable | undefined
-  /** Aborted when the client goes away, so the upstream request is cancelled too. */
-  signal: AbortSignal
+  /** Aborted (or emits 'abort') when the client goes away, so the upstream request is cancelled too. */
+  signal: AbortSignal | EventEmitter
 }
 
 export interface UpstreamResponse {
