@@ -50,8 +50,13 @@ export function clientResponseHeaders (upstream: Record<string, string | string[
 
 const NONE: ReadonlySet<string> = new Set()
 
+// What nearly every client and server sends; a Set per request for these would be waste.
+const COMMON = new Map<string, ReadonlySet<string>>([['keep-alive', new Set(['keep-alive'])], ['close', new Set(['close'])]])
+
 function connectionListed (value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NONE
+  const common = typeof value === 'string' ? COMMON.get(value.toLowerCase()) : undefined
+  if (common !== undefined) return common
   const text = Array.isArray(value) ? value.join(',') : value ?? ''
   return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 }

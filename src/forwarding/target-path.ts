@@ -12,6 +12,15 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
   const rest = path.slice(prefix.length)
   if (rest !== '' && !rest.startsWith('/')) throw new BadRequestPathError('The path does not belong to this route')
   if (rest.includes('//')) throw new BadRequestPathError('The path contains an empty segment')
+  // Without '.', '%' or '\\' no segment can decode to a dot segment or a slash.
+  if (SUSPICIOUS.test(rest)) checkSegments(rest)
+  const base = upstreamBasePath.replace(/\/+$/, '')
+  return (`${base}${rest}` || '/') + query
+}
+
+const SUSPICIOUS = /[.%\\]/
+
+function checkSegments (rest: string): void {
   for (const segment of rest.split('/').slice(1)) {
     let decoded: string
     try {
@@ -23,6 +32,4 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
       throw new BadRequestPathError('The path may not contain dot segments or encoded slashes')
     }
   }
-  const base = upstreamBasePath.replace(/\/+$/, '')
-  return (`${base}${rest}` || '/') + query
 }
