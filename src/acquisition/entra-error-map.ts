@@ -24,6 +24,9 @@ const ASSERTION_REJECTED: Record<number, string> = {
   240002: 'An ID token cannot be used as an access token'
 }
 
+// The user's session is over (revoked, password changed, expired): AADSTS50173, 50133, 50132, 700082.
+const SESSION_ENDED = new Set([50173, 50133, 50132, 700082])
+
 // Entra refused the gateway's own credential: 503 (DESIGN.md: the client cannot fix it, an operator must).
 const CREDENTIAL_REJECTED: Record<number, string> = {
   7000215: 'Entra refused the gateway\'s client secret',
@@ -74,12 +77,13 @@ export function mapEntraError (err: unknown, downstreamScopes: readonly string[]
   if (aadsts === 65001 || e.subError === 'consent_required' || e.errorCode === 'consent_required') {
     return new ConsentRequiredError('The user has not consented to what this route needs downstream', downstreamScopes)
   }
-  if (aadsts !== undefined && ASSERTION_REJECTED[aadsts] !== undefined) return new InvalidTokenError(ASSERTION_REJECTED[aadsts])
+  if (aadsts !== undefined && ASSERTION_REJECTED[aadsts] !== undefined) return new InvalidTokenError(ASSERTION_REJECTED[aadsts], 'rejected_by_entra')
   if (typeof e.claims === 'string' && e.claims.length > 0) {
     return new InsufficientClaimsError('Entra requires more from the user (MFA, conditional access) before this call', e.claims)
   }
-  if (e.errorCode === 'interaction_required' || e.errorCode === 'login_required') {
-    return new InvalidTokenError('Entra requires the user to sign in again')
+  // Without claims, a revoked or ended session can only be fixed by a new sign-in.
+  if (e.errorCode === 'interaction_required' || e.errorCode === 'login_required' || (aadsts !== undefined && SESSION_ENDED.has(aadsts))) {
+    return new InvalidTokenError('Entra requires the user to sign in again', 'rejected_by_entra')
   }
   if (aadsts !== undefined && GATEWAY_MISCONFIGURED[aadsts] !== undefined) {
     return new TokenAcquisitionError(`${GATEWAY_MISCONFIGURED[aadsts]} (AADSTS${aadsts})`, `AADSTS${aadsts}`)

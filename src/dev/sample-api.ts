@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify'
 import entraAuth from '../../plugins/entra-auth'
 import errorResponses from '../../plugins/error-responses'
 import { correlationId } from '../http/correlation-id'
@@ -10,7 +10,15 @@ export interface SampleApiOptions {
   clientId: string
   identifierUri: string
   ca?: string[]
+  /**
+   * Makes the API a CAE-enabled resource like Microsoft Graph: the user's latest session revocation
+   * time (seconds), e.g. the emulator's `revocationTime`. A user token issued before it is refused
+   * with Graph's CAE claims challenge.
+   */
+  revocationTime?: (tenantId: string, userObjectId: string) => number | undefined
 }
+
+export const CAE_DESCRIPTION = 'Continuous access evaluation resulted in claims challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp'
 
 /**
  * A downstream API protected by Entra, as a customer would write one with plugins/entra-auth: it
@@ -27,10 +35,27 @@ export async function buildSampleApi (options: SampleApiOptions): Promise<Fastif
     ...(options.ca ? { ca: options.ca } : {})
   })
 
+  const preHandler: preHandlerAsyncHookHandler[] = [app.entraRequire({ user: { requireScopes: ['Items.Read', 'Items.Write'] }, app: { requireRoles: ['Items.Read.All'] } })]
+  const revocationTime = options.revocationTime
+  if (revocationTime !== undefined) {
+    preHandler.push(async (request, reply) => {
+      const principal = request.principal
+      if (principal?.kind !== 'user') return
+      const revokedAt = revocationTime(principal.tenantId, principal.objectId)
+      const iat = request.entraClaims?.iat
+      if (revokedAt === undefined || (typeof iat === 'number' && iat >= revokedAt)) return
+      // Microsoft Graph's CAE answer, byte for byte: authorization_uri unquoted, camelCase errorDescription.
+      const claims = Buffer.from(`{"access_token":{"nbf":{"essential":true, "value":"${revokedAt}"}}}`).toString('base64')
+      return await reply.code(401).header('www-authenticate',
+        `Bearer realm="", authorization_uri=${options.instance}/common/oauth2/authorize, client_id="${options.clientId}", error="insufficient_claims", claims="${claims}", errorDescription="${CAE_DESCRIPTION}"`
+      ).send({ error: { code: 'InvalidAuthenticationToken', message: CAE_DESCRIPTION } })
+    })
+  }
+
   app.route({
     method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     url: '/*',
-    preHandler: app.entraRequire({ user: { requireScopes: ['Items.Read', 'Items.Write'] }, app: { requireRoles: ['Items.Read.All'] } }),
+    preHandler,
     handler: async (request) => {
       const claims = request.entraClaims ?? {}
       return {
@@ -38,7 +63,7 @@ export async function buildSampleApi (options: SampleApiOptions): Promise<Fastif
         method: request.method,
         url: request.url,
         caller: request.principal,
-        token: pick(claims, ['aud', 'iss', 'tid', 'oid', 'azp', 'appid', 'scp', 'roles', 'idtyp', 'ver', 'name', 'preferred_username']),
+        token: pick(claims, ['aud', 'iss', 'tid', 'oid', 'azp', 'appid', 'scp', 'roles', 'idtyp', 'ver', 'name', 'preferred_username', 'amr', 'iat', 'xms_cc', 'acrs']),
         forwarded: pick(request.headers, ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'client-request-id']),
         ...(request.body !== undefined ? { body: request.body } : {})
       }

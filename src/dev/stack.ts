@@ -4,6 +4,7 @@ import { buildGateway } from '../app'
 import { resolveConfig } from '../config/load'
 import type { GatewayConfig } from '../config/types'
 import { DEV_IDS, startEmulator, type RunningEmulator } from '../emulator'
+import { devGatewayIdentity } from './dev-identity'
 import { buildSampleApi } from './sample-api'
 
 export interface DevStackOptions {
@@ -37,20 +38,16 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       tenantId: DEV_IDS.tenantId,
       clientId: DEV_IDS.sampleApi.clientId,
       identifierUri: DEV_IDS.sampleApi.identifierUri,
-      ca: [emulator.caPem]
+      ca: [emulator.caPem],
+      // A CAE-enabled resource: emulator.revokeSessions() makes it refuse older tokens like Graph does.
+      revocationTime: (tenantId, userObjectId) => emulator.revocationTime(tenantId, userObjectId)
     })
     started.push(sampleApi)
     const sampleApiUrl = await sampleApi.listen({ host, port: options.sampleApiPort ?? 8081 })
 
     const config = resolveConfig({
       server: { host, port: options.gatewayPort ?? 8080 },
-      identity: {
-        instance: emulator.url,
-        tenantId: DEV_IDS.tenantId,
-        clientId: DEV_IDS.gateway.clientId,
-        credential: { clientSecret: DEV_IDS.gateway.secret },
-        tls: { caFile: emulator.caFile }
-      },
+      identity: devGatewayIdentity(emulator),
       routes: [{
         prefix: '/api',
         upstream: sampleApiUrl,

@@ -3,6 +3,7 @@ export { startEmulator, type EmulatorOptions, type RunningEmulator } from './sta
 export { defaultSeed, DEV_IDS, parseSeed, loadSeedFile, SeedError, type EmulatorSeed } from './seed'
 export type { TokenRequestRecord } from './token-endpoint'
 export type { FailureRule, FailureKind, FailureHandle } from './failure-rules'
+export type { MfaPolicy, MfaPolicyHandle, MfaShape } from './conditional-access'
 export type { ServiceAccountTokenRequest } from './workload-issuers'
 export type { ManagedIdentityRequestRecord } from './managed-identity'
 export { createClientCertificate, type ClientCertificate } from './client-certificates'

@@ -4,6 +4,7 @@ import { extname } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { MfaPolicySchema } from './conditional-access'
 import { FailureRuleSchema } from './failure-rules'
 
 const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
@@ -71,7 +72,9 @@ export const EmulatorSeedSchema = Type.Object({
   /** Kubernetes-style OIDC issuers the emulator hosts at `{emulator}/k8s/<name>` (discovery + JWKS). */
   workloadIssuers: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'an issuer name made of lowercase letters, digits and dashes' }))),
   /** Token endpoint failures active from the start (see failures.ts); `injectFailure()` adds more at run time. */
-  failures: Type.Optional(Type.Array(FailureRuleSchema))
+  failures: Type.Optional(Type.Array(FailureRuleSchema)),
+  /** Conditional-access style "MFA required for this resource" policies (see conditional-access.ts); `requireMfa()` adds more at run time. */
+  mfaPolicies: Type.Optional(Type.Array(MfaPolicySchema))
 }, { additionalProperties: false })
 
 export type EmulatorSeed = Static<typeof EmulatorSeedSchema>
@@ -186,6 +189,15 @@ function crossReferenceIssues (seed: EmulatorSeed): string[] {
         issues.push(`${at}.role: '${assignment.role}' is not an app role of ${resource.displayName}`)
       }
     })
+  })
+  seed.mfaPolicies?.forEach((policy, p) => {
+    const tenants = policy.tenantId === undefined
+      ? seed.tenants
+      : seed.tenants.filter((t) => [t.id.toLowerCase(), t.name.toLowerCase()].includes(policy.tenantId?.toLowerCase() ?? ''))
+    const key = policy.resource.replace(/\/$/, '').toLowerCase()
+    const found = tenants.some((t) => t.applications.some((app) =>
+      app.clientId.toLowerCase() === key || (app.identifierUris ?? []).some((uri) => uri.replace(/\/$/, '').toLowerCase() === key)))
+    if (!found) issues.push(`mfaPolicies[${p}].resource: no application '${policy.resource}'${policy.tenantId === undefined ? '' : ` in tenant '${policy.tenantId}'`}`)
   })
   return issues
 }

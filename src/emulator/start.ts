@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { prepareTls } from './ca'
 import { ClientAssertionVerifier } from './client-assertions'
+import { ConditionalAccess, type MfaPolicy, type MfaPolicyHandle } from './conditional-access'
 import { Directory } from './directory'
 import { FailureInjector, type FailureHandle, type FailureRule } from './failure-rules'
 import { Keyring } from './keyring'
@@ -51,8 +52,25 @@ export interface RunningEmulator {
   jwksFetches (tenantId: string): number
   /** Makes matching token requests fail (or wait) the way Entra does; the handle removes it. */
   injectFailure (rule: FailureRule): FailureHandle
-  /** Removes every injected failure, the seed's included. */
+  /** Removes every injected failure, the seed's included (MFA policies stay: see clearMfaPolicies). */
   clearFailures (): void
+  /**
+   * Revokes the user's sessions (an admin's "revoke sessions", a password reset): returns the
+   * revocation time in seconds. Tokens issued before it are refused as OBO assertions with
+   * interaction_required + AADSTS50173 + `nbf` claims; a new sign-in gets tokens issued at or after it.
+   */
+  revokeSessions (tenantId: string, userObjectId: string): number
+  /** The user's latest revocation time (seconds), what a CAE-enabled resource compares `iat` with. */
+  revocationTime (tenantId: string, userObjectId: string): number | undefined
+  /**
+   * A conditional-access style policy: OBO requests for `resource` (client id or identifier URI)
+   * fail with MFA claims (interaction_required/50079/polids or basic_action/50076/capolids) unless
+   * the assertion's `amr` has `mfa`. A sign-in whose claims request names the policy id gets
+   * `amr: ['pwd', 'mfa']`, and OBO tokens carry the assertion's `amr` through.
+   */
+  requireMfa (policy: MfaPolicy): MfaPolicyHandle
+  /** Removes every MFA policy, the seed's included. */
+  clearMfaPolicies (): void
   /** A service account token from a hosted Kubernetes-style issuer (seed `workloadIssuers`). */
   mintServiceAccountToken (request: ServiceAccountTokenRequest): string
   /** The issuer URL (`iss`) of a hosted workload issuer; default the first one. */
@@ -83,6 +101,8 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   const issuer = new TokenIssuer(keyring, { url: () => url, lifetimeSeconds: options.tokenLifetimeSeconds ?? 3600 })
   const failures = new FailureInjector()
   for (const rule of seed.failures ?? []) failures.add(rule)
+  const conditionalAccess = new ConditionalAccess(directory)
+  for (const policy of seed.mfaPolicies ?? []) conditionalAccess.addMfaPolicy(policy)
   // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
   const outbound = createHttpsAgent({ ca: [tls.caPem] })
   const identityHeader = randomBytes(24).toString('base64url')
@@ -97,6 +117,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     record: (entry) => { requests.push(entry) },
     assertionVerifier: new ClientAssertionVerifier({ directory, keyring, url: () => url, dispatcher: outbound }),
     failures,
+    conditionalAccess,
     identityHeader,
     recordManagedIdentityRequest: (entry) => { miRequests.push(entry) },
     workloadIssuers,
@@ -128,6 +149,17 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     jwksFetches: (tenantId) => jwksFetches.get(tenantId) ?? 0,
     injectFailure: (rule) => failures.add(rule),
     clearFailures: () => { failures.clear() },
+    revokeSessions: (tenantId, userObjectId) => {
+      const tenant = directory.tenant(tenantId)
+      if (tenant === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
+      return conditionalAccess.revoke(tenant.id, userObjectId)
+    },
+    revocationTime: (tenantId, userObjectId) => {
+      const tenant = directory.tenant(tenantId)
+      return tenant === undefined ? undefined : conditionalAccess.revocationTime(tenant.id, userObjectId)
+    },
+    requireMfa: (policy) => conditionalAccess.addMfaPolicy(policy),
+    clearMfaPolicies: () => { conditionalAccess.clearMfaPolicies() },
     mintServiceAccountToken: (request) => workloadIssuers.mint(request),
     workloadIssuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? ''),
     managedIdentity: { endpoint: `${url}${MANAGED_IDENTITY_PATH}`, header: identityHeader },

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { createDecoder } from 'fast-jwt'
 import type { ClientAssertionVerifier } from './client-assertions'
+import type { ConditionalAccess } from './conditional-access'
 import { parseBasic, type TokenParams } from './client-auth'
 import { MULTI_TENANT_SEGMENTS, type Directory } from './directory'
 import { EntraError, missingParameter, tenantNotFound } from './entra-errors'
@@ -25,6 +26,10 @@ export interface TokenRequestRecord {
   status: number
   /** The injected failure that answered (or delayed) this request. */
   failure?: FailureKind
+  /** The AADSTS code of a refusal (e.g. 50173 for a revoked session, 50076 for MFA). */
+  errorCode?: number
+  /** The `claims` parameter as sent (JSON text), e.g. a CAE `nbf` request merged with `xms_cc`. */
+  claims?: string
 }
 
 export interface TokenEndpointDependencies {
@@ -33,6 +38,8 @@ export interface TokenEndpointDependencies {
   issuer: TokenIssuer
   assertionVerifier: ClientAssertionVerifier
   failures: FailureInjector
+  /** Session revocations and MFA policies. */
+  conditionalAccess: ConditionalAccess
   record: (entry: TokenRequestRecord) => void
 }
 
@@ -53,6 +60,7 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
     let user: FailureContext['user']
     let status = 200
     let failure: FailureKind | undefined
+    let errorCode: number | undefined
     try {
       if (grantType === '') throw missingParameter('grant_type')
       const grant = GRANTS.get(grantType)
@@ -87,9 +95,20 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
       })
     } catch (err) {
       status = err instanceof EntraError ? err.status : 500
+      if (err instanceof EntraError) errorCode = err.code
       throw err
     } finally {
-      deps.record({ grantType, clientId, tenantId, at: Date.now(), ...(user === undefined ? {} : { userObjectId: user.oid }), status, ...(failure === undefined ? {} : { failure }) })
+      deps.record({
+        grantType,
+        clientId,
+        tenantId,
+        at: Date.now(),
+        ...(user === undefined ? {} : { userObjectId: user.oid }),
+        status,
+        ...(failure === undefined ? {} : { failure }),
+        ...(errorCode === undefined ? {} : { errorCode }),
+        ...(params.claims === undefined ? {} : { claims: params.claims })
+      })
     }
   })
 }

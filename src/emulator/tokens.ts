@@ -7,6 +7,8 @@ export interface UserIdentity {
   oid: string
   name: string
   username: string
+  /** How the user signed in (`amr`); default ['pwd']. OBO carries the assertion's through. */
+  amr?: string[]
 }
 
 export interface AccessTokenRequest {
@@ -21,6 +23,8 @@ export interface AccessTokenRequest {
   clientCapabilities?: unknown[]
   /** Auth contexts (`acrs`) a claims request asked for. */
   authContexts?: string[]
+  /** `iat`/`nbf` when not now (a revocation or an `nbf` claims request says later); seconds. */
+  issuedAt?: number
 }
 
 export interface IssuerSettings {
@@ -43,7 +47,7 @@ export class TokenIssuer {
   accessToken (request: AccessTokenRequest): string {
     const { tenant, client, scopes, user } = request
     const version = scopes.resource.accessTokenAcceptedVersion === 2 ? 2 : 1
-    const now = Math.floor(Date.now() / 1000)
+    const now = request.issuedAt ?? Math.floor(Date.now() / 1000)
     const acr = request.clientAuthenticated ? '1' : '0'
     const principalId = servicePrincipalId(tenant.id, client.clientId)
     const claims: Record<string, unknown> = {
@@ -53,7 +57,7 @@ export class TokenIssuer {
       nbf: now,
       exp: now + this.settings.lifetimeSeconds
     }
-    if (user !== undefined) claims.amr = ['pwd']
+    if (user !== undefined) claims.amr = user.amr ?? ['pwd']
     if (version === 2) {
       claims.azp = client.clientId
       claims.azpacr = acr

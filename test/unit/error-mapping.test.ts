@@ -51,6 +51,7 @@ t.test('Entra failures (as msal-node reports them) map to what the client must d
     [{ errorCode: 'invalid_grant', subError: 'basic_action', errorMessage: 'AADSTS50076: MFA', claims: '{"access_token":{}}' }, 'InsufficientClaimsError'],
     [{ errorCode: 'interaction_required', errorMessage: 'AADSTS50079: enroll', claims: '{"access_token":{}}' }, 'InsufficientClaimsError'],
     [{ errorCode: 'interaction_required', errorMessage: 'AADSTS50058: no session' }, 'InvalidTokenError'],
+    [{ errorCode: 'invalid_grant', errorMessage: 'AADSTS50173: The provided grant has expired due to it being revoked' }, 'InvalidTokenError'],
     [{ errorCode: 'invalid_grant', errorMessage: 'AADSTS500133: Assertion is not within its valid time range.' }, 'InvalidTokenError'],
     [{ errorCode: 'invalid_grant', errorNo: '500131', errorMessage: 'audience' }, 'InvalidTokenError'],
     [{ errorCode: 'unauthorized_client', errorMessage: 'AADSTS7000114: not allowed' }, 'InvalidTokenError'],
@@ -70,7 +71,7 @@ t.test('Entra failures (as msal-node reports them) map to what the client must d
   t.same(consent.scopes, scopes)
   const mfa = mapEntraError(rows[1]![0], scopes) as InsufficientClaimsError
   t.equal(mfa.claims, '{"access_token":{}}')
-  t.equal(mapEntraError(rows[13]![0], scopes).message, 'Token acquisition failed: odd')
+  t.equal(mapEntraError(rows.at(-1)![0], scopes).message, 'Token acquisition failed: odd')
   const already = new InvalidTokenError('x')
   t.equal(mapEntraError(already, scopes), already)
 })

@@ -1,4 +1,5 @@
 import type { AssertionCheck, TokenParams } from '../client-auth'
+import type { ConditionalAccess } from '../conditional-access'
 import type { Directory } from '../directory'
 import { EntraError } from '../entra-errors'
 import type { Keyring } from '../keyring'
@@ -16,6 +17,8 @@ export interface GrantContext {
   authorization: string | undefined
   /** Certificate and federated client assertions. */
   assertions: AssertionCheck
+  /** Session revocations and MFA policies (the user-dependent refusals). */
+  conditionalAccess: ConditionalAccess
 }
 
 export type TokenResponse = Record<string, string | number>
@@ -32,6 +35,17 @@ export interface RequestedClaims {
   clientCapabilities?: unknown[]
   /** `access_token.acrs`: auth contexts a step-up asks for; the seeded user always satisfies them. */
   authContexts?: string[]
+  /** `access_token.nbf.value` (seconds): the token must not be issued before it (CAE, AADSTS50173). */
+  notBefore?: number
+  /** `access_token.polids` / `capolids` values: the conditional-access policies a sign-in is to satisfy. */
+  policyIds?: string[]
+}
+
+interface ClaimRequest { essential?: unknown, value?: unknown, values?: unknown }
+
+/** A claim request's `value` and `values`, the strings among them. */
+function claimValues (request: ClaimRequest | undefined): string[] {
+  return [request?.value, ...(Array.isArray(request?.values) ? request.values : [])].filter((v): v is string => typeof v === 'string')
 }
 
 export function requestedClaims (params: TokenParams): RequestedClaims {
@@ -42,13 +56,18 @@ export function requestedClaims (params: TokenParams): RequestedClaims {
   } catch {
     throw new EntraError('invalid_request', 90100, "The parameter 'claims' isn't valid JSON.")
   }
-  const accessToken = (claims as { access_token?: { xms_cc?: { values?: unknown }, acrs?: { value?: unknown, values?: unknown } } } | null)?.access_token
+  const accessToken = (claims as { access_token?: Record<string, ClaimRequest | undefined> } | null)?.access_token
   const values = accessToken?.xms_cc?.values
-  const acrs = accessToken?.acrs
-  const contexts = [acrs?.value, ...(Array.isArray(acrs?.values) ? acrs.values : [])].filter((v): v is string => typeof v === 'string')
+  const contexts = claimValues(accessToken?.acrs)
+  // Entra (and Graph's CAE challenge) send nbf as a string of seconds; a number is taken too.
+  const nbf = accessToken?.nbf?.value
+  const notBefore = typeof nbf === 'number' ? nbf : typeof nbf === 'string' && /^\d+$/.test(nbf) ? Number(nbf) : undefined
+  const policyIds = [...claimValues(accessToken?.polids), ...claimValues(accessToken?.capolids)]
   return {
     ...(Array.isArray(values) ? { clientCapabilities: values } : {}),
-    ...(contexts.length > 0 ? { authContexts: contexts } : {})
+    ...(contexts.length > 0 ? { authContexts: contexts } : {}),
+    ...(notBefore === undefined || !Number.isSafeInteger(notBefore) ? {} : { notBefore }),
+    ...(policyIds.length > 0 ? { policyIds } : {})
   }
 }
 
@@ -60,7 +79,8 @@ export function delegatedResponse (
   user: UserIdentity
 ): TokenResponse {
   const { issuer, tenant, params } = context
-  const requested = requestedClaims(params)
+  const { clientCapabilities, authContexts, ...session } = requestedClaims(params)
+  const issuedAt = context.conditionalAccess.issuedAt(tenant.id, user.oid, session)
   const body: TokenResponse = {
     token_type: 'Bearer',
     scope: scopes.granted.join(' '),
@@ -72,7 +92,9 @@ export function delegatedResponse (
       clientAuthenticated: client.confidential,
       scopes,
       user,
-      ...requested
+      issuedAt,
+      ...(clientCapabilities === undefined ? {} : { clientCapabilities }),
+      ...(authContexts === undefined ? {} : { authContexts })
     })
   }
   if (scopes.oidc.has('offline_access')) body.refresh_token = opaqueToken()

@@ -5,11 +5,12 @@ import type { Keyring } from '../keyring'
 import { delegatedScopes } from '../scopes'
 import type { SeedApplication } from '../seed'
 import type { UserIdentity } from '../tokens'
-import { delegatedResponse, type Grant } from './grant'
+import { delegatedResponse, requestedClaims, type Grant } from './grant'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
 const decodeComplete = createDecoder({ complete: true })
+const NBF_SKEW_SECONDS = 300
 
 /** On-Behalf-Of: the middle tier trades the user's token for one to a downstream API, same user. */
 export const onBehalfOfGrant: Grant = {
@@ -20,14 +21,16 @@ export const onBehalfOfGrant: Grant = {
       throw new EntraError('invalid_request', 90100, `The parameter 'requested_token_use' must be 'on_behalf_of' for the grant type '${JWT_BEARER}'.`)
     }
     const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
-    const user = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
+    const { user, issuedAt } = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
     const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
+    // Revoked sessions, a requested nbf the assertion predates, MFA policies on the resource.
+    context.conditionalAccess.checkOnBehalfOf(tenant, scopes.resource, { ...user, issuedAt, amr: user.amr ?? [] }, requestedClaims(params))
     return delegatedResponse(context, client, scopes, user)
   }
 }
 
 /** Entra's checks, in Entra's order: a token it signed, still valid, addressed to the caller, of a user. */
-async function checkAssertion (keyring: Keyring, assertion: string, caller: SeedApplication): Promise<UserIdentity> {
+async function checkAssertion (keyring: Keyring, assertion: string, caller: SeedApplication): Promise<{ user: UserIdentity, issuedAt: number }> {
   let kid: string
   try {
     kid = String((decodeComplete(assertion) as { header: { kid?: unknown } }).header.kid)
@@ -47,7 +50,8 @@ async function checkAssertion (keyring: Keyring, assertion: string, caller: Seed
   const nowMs = Date.now()
   const exp = typeof claims.exp === 'number' ? claims.exp : 0
   const nbf = typeof claims.nbf === 'number' ? claims.nbf : 0
-  if (exp * 1000 <= nowMs || nbf * 1000 > nowMs) {
+  // Entra tolerates a few minutes of clock skew on nbf (tokens issued just after a revocation start a second ahead).
+  if (exp * 1000 <= nowMs || (nbf - NBF_SKEW_SECONDS) * 1000 > nowMs) {
     throw new EntraError('invalid_grant', 500133, `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${entraInstant(nowMs)}, expiry time of assertion ${entraInstant(exp * 1000)}.`)
   }
 
@@ -62,5 +66,10 @@ async function checkAssertion (keyring: Keyring, assertion: string, caller: Seed
   }
 
   const username = [claims.preferred_username, claims.upn, claims.unique_name].find((v): v is string => typeof v === 'string') ?? ''
-  return { oid: claims.oid, name: typeof claims.name === 'string' ? claims.name : '', username }
+  const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : undefined
+  const issuedAt = typeof claims.iat === 'number' ? claims.iat : nbf
+  return {
+    user: { oid: claims.oid, name: typeof claims.name === 'string' ? claims.name : '', username, ...(amr === undefined ? {} : { amr }) },
+    issuedAt
+  }
 }

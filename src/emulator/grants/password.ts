@@ -1,7 +1,7 @@
 import { authenticateClient } from '../client-auth'
 import { EntraError } from '../entra-errors'
 import { delegatedScopes } from '../scopes'
-import { delegatedResponse, type Grant } from './grant'
+import { delegatedResponse, requestedClaims, type Grant } from './grant'
 
 /** Resource owner password credentials: how tests and the dev stack sign a seeded user in without a browser. */
 export const passwordGrant: Grant = {
@@ -17,6 +17,8 @@ export const passwordGrant: Grant = {
     if (user.password !== params.password) {
       throw new EntraError('invalid_grant', 50126, 'Error validating credentials due to invalid username or password.')
     }
-    return delegatedResponse(context, client, scopes, { oid: user.objectId, name: user.name, username: user.username })
+    // A sign-in whose claims request names an MFA policy's id is taken as having done that MFA.
+    const amr = context.conditionalAccess.completesMfa(requestedClaims(params)) ? ['pwd', 'mfa'] : ['pwd']
+    return delegatedResponse(context, client, scopes, { oid: user.objectId, name: user.name, username: user.username, amr })
   }
 }
