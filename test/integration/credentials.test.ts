@@ -7,9 +7,9 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
-import { DEV_IDS, createClientCertificate, defaultSeed, startEmulator, type EmulatorSeed } from '../../src/emulator'
-import { MsalKit, jwtClaims } from '../helpers/msal-clients'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
+import { DEV_IDS, createClientCertificate, defaultSeed, type EmulatorSeed } from '../../src/emulator'
+import { jwtClaims } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 const SA_SUBJECT = 'system:serviceaccount:gateway:obo-gateway'
@@ -35,12 +35,7 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
   tenant.managedIdentities = [{ clientId: MI.clientId, objectId: MI.objectId, displayName: 'gateway-identity' }]
   seed.workloadIssuers = ['aks']
 
-  const emulator = await startEmulator({ seed })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t, { seed })
   // msal-node's managed identity client reads the App Service variables once per process, at its first call.
   process.env.IDENTITY_ENDPOINT = emulator.managedIdentity.endpoint
   process.env.IDENTITY_HEADER = emulator.managedIdentity.header

@@ -4,9 +4,8 @@ import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS, startEmulator } from '../../src/emulator'
-import { MsalKit } from '../helpers/msal-clients'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
+import { DEV_IDS } from '../../src/emulator'
+import { startTestbed } from '../helpers/testbed'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 const MFA_CLAIMS = '{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}'
@@ -14,12 +13,7 @@ const CA_CLAIMS = '{"access_token":{"capolids":{"essential":true,"values":["3e5e
 const b64 = (s: string): string => Buffer.from(s).toString('base64')
 
 t.test('Entra failures through the gateway: real msal-node, emulator, real upstream', async (t) => {
-  const emulator = await startEmulator()
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t)
 
   const logs: Array<Record<string, unknown>> = []
   const stream = new Writable({ write (chunk: Buffer, _enc, done) { logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done() } })

@@ -1,29 +1,21 @@
 import t from 'tap'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { createSigner } from 'fast-jwt'
 import { Client, request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS, startEmulator } from '../../src/emulator'
+import { DEV_IDS } from '../../src/emulator'
 import { verificationKeys } from '../../src/validation/jwk'
-import { jwtClaims, jwtHeader, MsalKit } from '../helpers/msal-clients'
+import { jwtClaims, jwtHeader } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
 import { EVIL, FABRIKAM, multiTenantSeed } from '../helpers/seeds'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
 t.test('malformed and hostile tokens: never a 5xx, always the right challenge, the reason logged, no token echoed', async (t) => {
-  const emulator = await startEmulator({ seed: multiTenantSeed(), dataDir: mkdtempSync(join(tmpdir(), 'obo-hostile-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t, { seed: multiTenantSeed() })
 
   const logLines: string[] = []
   const logStream = new PassThrough()

@@ -1,25 +1,17 @@
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Client, request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { buildSampleApi } from '../../src/dev/sample-api'
-import { DEV_IDS, startEmulator } from '../../src/emulator'
-import { jwtClaims as claimsOf, MsalKit } from '../helpers/msal-clients'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
+import { DEV_IDS } from '../../src/emulator'
+import { jwtClaims as claimsOf } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 
 t.test('OBO end to end: real msal-node, emulator over TLS, gateway, real upstreams', async (t) => {
-  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-e2e-')) })
-  t.teardown(() => emulator.close())
-  const clients = new MsalKit(emulator)
-  t.teardown(() => clients.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit: clients, recorder } = await startTestbed(t)
   const sampleApi = await buildSampleApi({ instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.sampleApi.clientId, identifierUri: SAMPLE, ca: [emulator.caPem] })
   t.teardown(() => sampleApi.close())
   const sampleApiUrl = await sampleApi.listen({ host: '127.0.0.1', port: 0 })

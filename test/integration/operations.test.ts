@@ -13,22 +13,16 @@ import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS, startEmulator } from '../../src/emulator'
-import { MsalKit } from '../helpers/msal-clients'
+import { DEV_IDS } from '../../src/emulator'
+import { startTestbed } from '../helpers/testbed'
 import { needRedis, REDIS_URL } from '../helpers/redis'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
 
 const CACHE_KEY = 'operations-test-cache-key-0123456789'
 const JWT = /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\./
 
 t.test('operating the gateway: health, metrics, logs, overload, rate limits, graceful shutdown', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'obo-ops-'))
-  const emulator = await startEmulator({ dataDir: join(dir, 'emulator') })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t, { dataDir: join(dir, 'emulator') })
 
   const identity = devGatewayIdentity(emulator)
   const routes = [{

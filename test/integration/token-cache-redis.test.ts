@@ -1,10 +1,7 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfidentialClientApplication } from '@azure/msal-node'
 import type { FastifyInstance } from 'fastify'
@@ -20,11 +17,11 @@ import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import type { GatewayConfig } from '../../src/config/types'
-import { DEV_IDS, startEmulator } from '../../src/emulator'
+import { DEV_IDS } from '../../src/emulator'
 import { principalFromClaims, type DelegatedPrincipal } from '../../src/validation/principal'
-import { jwtClaims, MsalKit } from '../helpers/msal-clients'
+import { jwtClaims } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
 import { needRedis, REDIS_URL, redisAnswers } from '../helpers/redis'
-import { startUpstreamRecorder } from '../helpers/upstream-recorder'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 const TENANT = DEV_IDS.tenantId
@@ -33,12 +30,7 @@ const OBO = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const silentLog = { warn () {}, info () {}, error () {}, debug () {}, trace () {}, fatal () {}, child () { return silentLog }, level: 'silent', silent () {} }
 
 t.test('token cache: real msal-node against the emulator over TLS, real Redis', async (t) => {
-  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-cache-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t)
   const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType === OBO).length
 
   const alice = (await kit.signIn()).accessToken

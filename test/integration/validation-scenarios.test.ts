@@ -1,18 +1,16 @@
 import t, { type Test } from 'tap'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS, startEmulator, type RunningEmulator } from '../../src/emulator'
-import { jwtClaims, jwtHeader, MsalKit } from '../helpers/msal-clients'
+import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+import { jwtClaims, jwtHeader } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
 import { EVIL, FABRIKAM, multiTenantSeed } from '../helpers/seeds'
-import { startUpstreamRecorder, type UpstreamRecorder } from '../helpers/upstream-recorder'
+import { type UpstreamRecorder } from '../helpers/upstream-recorder'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 
@@ -35,12 +33,7 @@ async function get (pool: Pool, token: string): Promise<{ status: number, header
 }
 
 t.test('multi-tenant: allowed tenants pass with their own keys and OBO goes to their own tenant; others get 401', async (t) => {
-  const emulator = await startEmulator({ seed: multiTenantSeed(), dataDir: mkdtempSync(join(tmpdir(), 'obo-mt-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t, { seed: multiTenantSeed() })
   const pool = await gatewayFor(t, emulator, recorder, { tenantId: 'organizations', allowedTenants: [DEV_IDS.tenantId, FABRIKAM.tenantId] })
 
   const carol = (await kit.signIn({ tenant: FABRIKAM.tenantId, username: FABRIKAM.user.username, password: FABRIKAM.user.password })).accessToken
@@ -60,12 +53,7 @@ t.test('multi-tenant: allowed tenants pass with their own keys and OBO goes to t
 })
 
 t.test('v1 tokens: sts.windows.net issuer, aud as App ID URI or client id', async (t) => {
-  const emulator = await startEmulator({ seed: multiTenantSeed({ gatewayTokenVersion: 1 }), dataDir: mkdtempSync(join(tmpdir(), 'obo-v1-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t, { seed: multiTenantSeed({ gatewayTokenVersion: 1 }) })
   const pool = await gatewayFor(t, emulator, recorder, { tenantId: DEV_IDS.tenantId })
   for (const resource of [DEV_IDS.gateway.identifierUri, DEV_IDS.gateway.clientId]) {
     const token = (await kit.signIn({ scopes: [`${resource}/access_as_user`] })).accessToken
@@ -78,12 +66,7 @@ t.test('v1 tokens: sts.windows.net issuer, aud as App ID URI or client id', asyn
 })
 
 t.test('key rollover: a new key is learned with one refetch; random kids cannot delay that beyond one cooldown', async (t) => {
-  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-roll-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t)
   const cooldownMs = 1000
   const pool = await gatewayFor(t, emulator, recorder, { tenantId: DEV_IDS.tenantId, keyRefreshCooldownSeconds: cooldownMs / 1000 })
   t.equal((await get(pool, (await kit.signIn()).accessToken)).status, 200)
@@ -115,12 +98,7 @@ t.test('key rollover: a new key is learned with one refetch; random kids cannot 
 })
 
 t.test('auth context step-up: capable clients get the claims challenge and pass after stepping up; others get 403', async (t) => {
-  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-acrs-')) })
-  t.teardown(() => emulator.close())
-  const kit = new MsalKit(emulator)
-  t.teardown(() => kit.close())
-  const recorder = await startUpstreamRecorder()
-  t.teardown(() => recorder.close())
+  const { emulator, kit, recorder } = await startTestbed(t)
   const pool = await gatewayFor(t, emulator, recorder, { tenantId: DEV_IDS.tenantId }, { authContext: 'c1' })
 
   const capable = (await kit.signIn({ clientCapabilities: ['CP1'] })).accessToken
