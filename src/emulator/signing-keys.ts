@@ -1,10 +1,6 @@
-// @peculiar/x509 builds its services with tsyringe, which needs the Reflect metadata API loaded first.
-import 'reflect-metadata'
-import { createHash, webcrypto } from 'node:crypto'
-import * as x509 from '@peculiar/x509'
-import { toPkcs8Pem } from './ca'
+import { X509Certificate, createHash } from 'node:crypto'
+import { createSelfSignedRsa } from './self-signed'
 
-const RSA_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
 const DAY_MS = 86_400_000
 
 export interface SigningKey {
@@ -24,22 +20,18 @@ export async function createSigningKeys (count = 2): Promise<SigningKey[]> {
 }
 
 async function createSigningKey (): Promise<SigningKey> {
-  const keys = await webcrypto.subtle.generateKey(RSA_ALGORITHM, true, ['sign', 'verify'])
   const now = Date.now()
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    name: 'CN=obo-gateway emulator token signing',
-    keys,
+  const { certificatePem, der, privateKeyPem } = await createSelfSignedRsa({
+    commonName: 'obo-gateway emulator token signing',
     notBefore: new Date(now - DAY_MS),
-    notAfter: new Date(now + 5 * 365 * DAY_MS),
-    signingAlgorithm: RSA_ALGORITHM
-  }, webcrypto)
-  const der = Buffer.from(certificate.rawData)
-  const jwk = await webcrypto.subtle.exportKey('jwk', keys.publicKey)
-  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey))
+    notAfter: new Date(now + 5 * 365 * DAY_MS)
+  })
+  const publicKey = new X509Certificate(certificatePem).publicKey
+  const jwk = publicKey.export({ format: 'jwk' })
   return {
     kid: createHash('sha1').update(der).digest('base64url'),
-    privateKeyPem: await toPkcs8Pem(keys.privateKey),
-    publicKeyPem: x509.PemConverter.encode(spki, 'PUBLIC KEY'),
+    privateKeyPem,
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     n: jwk.n ?? '',
     e: jwk.e ?? '',
     certificate: der.toString('base64')
