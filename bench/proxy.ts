@@ -4,6 +4,7 @@
  *
  *   npm run bench:proxy                        (3 rounds, 2 s warm-up + 8 s per case)
  *   npm run bench:proxy -- --rounds 1 --seconds 5 --profile
+ *   npm run bench:proxy -- --case small         (only the cases whose name contains "small")
  *
  * Through the gateway every request is a validation cache hit and a token cache hit: the same
  * real user token (Alice, signed in with msal-node against the in-process Entra ID emulator) is
@@ -36,8 +37,6 @@ import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import { request as undiciRequest } from 'undici'
-import { buildGateway } from '../src/app'
-import { resolveConfig } from '../src/config/load'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { MsalKit } from '../test/helpers/msal-clients'
 
@@ -109,8 +108,14 @@ async function runReplyFrom (upstream: string): Promise<void> {
   announce((app.server.address() as AddressInfo).port, async () => { await app.close() })
 }
 
-/** The gateway as `buildGateway` makes it: one user route to the upstream, no logger. */
+/**
+ * The gateway as `buildGateway` makes it: one user route to the upstream, no logger. It is loaded
+ * from dist/ (the `bench:proxy` script builds first), the JavaScript `npm start` runs: through tsx
+ * every closure the gateway creates per request would also pay for esbuild's keep-names helper.
+ */
 async function runGateway (raw: string): Promise<void> {
+  const { buildGateway } = require('../dist/src/app') as typeof import('../src/app')
+  const { resolveConfig } = require('../dist/src/config/load') as typeof import('../src/config/load')
   const config = resolveConfig(JSON.parse(raw), { source: 'bench' })
   const app = await buildGateway(config)
   await app.listen({ host: HOST, port: 0 })
@@ -309,7 +314,9 @@ async function main (): Promise<void> {
       rounds: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
-      profile: { type: 'boolean', default: false }
+      profile: { type: 'boolean', default: false },
+      // Only the cases whose name contains this text, e.g. --case small
+      case: { type: 'string', default: '' }
     }
   })
   const rounds = Math.min(10, Math.max(1, Number(values.rounds)))
@@ -344,14 +351,15 @@ async function main (): Promise<void> {
       { name: 'reply-from', url: plain.url, pid: plain.proc.pid },
       { name: 'direct', url: upstream.url, pid: undefined }
     ]
-    for (const payload of PAYLOADS) for (const target of targets) await check(target.url, payload, token)
+    const payloads = PAYLOADS.filter((p) => p.name.includes(values.case))
+    for (const payload of payloads) for (const target of targets) await check(target.url, payload, token)
     const oboAfterWarm = oboCalls()
 
     console.error(`node ${process.version}, ${process.platform}/${process.arch}, ${rounds} round(s) of ${warmup} s warm-up + ${seconds} s per case, ${CONNECTIONS} connections, pinning ${pinning ? 'on' : 'off (no taskset)'}`)
     const samples = new Map<string, Sample[]>()
     const started = Date.now()
     for (let round = 0; round < rounds; round++) {
-      for (const payload of PAYLOADS) {
+      for (const payload of payloads) {
         for (const target of targets) {
           const direct = target.name === 'direct'
           if (direct) pin(upstream.proc.pid!, SUT_CPU)
@@ -373,7 +381,7 @@ async function main (): Promise<void> {
       `${rounds} round(s), each case ${warmup} s warm-up + ${seconds} s measured, ${CONNECTIONS} connections; medians of the rounds; ${Math.round((Date.now() - started) / 1000)} s in all\n`)
     console.log('| case | target | req/s | p50 | p99 | CPU of the server under load per request | req/s ÷ reply-from | req/s ÷ direct |')
     console.log('|---|---|---:|---:|---:|---:|---:|---:|')
-    for (const payload of PAYLOADS) {
+    for (const payload of payloads) {
       const rps = (name: string): number => median(samples.get(`${payload.name}|${name}`)!.map((s) => s.rps))
       for (const target of targets) {
         const list = samples.get(`${payload.name}|${target.name}`)!

@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici'
 import { assertionFrom, type Assertion } from '../src/acquisition/cache-key'
 import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
 import { createHttpsAgent } from '../src/net/https-agent'
-import { bearerToken } from '../src/validation/bearer'
+import { bearerCredential, checkBearerSyntax } from '../src/validation/bearer'
 import { EntraTrust, type TrustStatus } from '../src/validation/entra-trust'
 import { principalFromClaims, type Principal } from '../src/validation/principal'
 import { VerifiedTokenCache } from '../src/validation/verified-token-cache'
@@ -99,10 +99,11 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? 10_000, options.clockSkewSeconds ?? 300)
 
   async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
-    const assertion = assertionFrom(bearerToken(request.headers.authorization))
-    const token = assertion.token
+    const token = bearerCredential(request.headers.authorization)
+    const assertion = assertionFrom(token)
     let result = verified.get(assertion.sha256)
     if (result === undefined) {
+      checkBearerSyntax(token)
       ;(request as WithAssertion)[kCandidate] = token
       let claims: Record<string, unknown>
       try {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * Cache keys are SHA-256 digests (64 hex characters) of an unambiguous encoding of everything that
@@ -14,7 +14,8 @@ export interface Assertion {
 }
 
 export function assertionFrom (token: string): Assertion {
-  return { token, sha256: createHash('sha256').update(token).digest('base64url') }
+  // One-shot hash(): no Hash object per request.
+  return { token, sha256: hash('sha256', token, 'base64url') }
 }
 
 export interface OboKeyParts {
@@ -62,5 +63,5 @@ export function normalizeScopes (scopes: readonly string[]): string[] {
 
 function digest (parts: unknown[]): CacheKey {
   // JSON of an array: no separator ambiguity between parts ("a b" + "c" vs "a" + "b c").
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
+  return hash('sha256', JSON.stringify(parts), 'hex')
 }

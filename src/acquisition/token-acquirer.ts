@@ -1,10 +1,13 @@
 import type { AuthenticationResult, ConfidentialClientApplication } from '@azure/msal-node'
+import { LRUCache } from 'lru-cache'
 import { TokenAcquisitionError } from '../errors'
 import type { AppPrincipal, DelegatedPrincipal } from '../validation/principal'
 import { appCacheKey, oboCacheKey, type Assertion, type CacheKey } from './cache-key'
 import type { ConfidentialClients } from './confidential-clients'
 import { mapEntraError } from './entra-error-map'
 import type { FreshToken, TokenCache, TokenCacheCounters, TokenCacheStatus } from './token-cache'
+
+const OBO_KEY_MEMO_ENTRIES = 10_000
 
 export interface DownstreamToken {
   accessToken: string
@@ -37,6 +40,11 @@ export class TokenAcquirer {
   readonly cache: TokenCache
   private readonly clientId: string
   private readonly homeTenantId: string
+  /**
+   * OBO cache keys already derived, per route scope list and assertion hash. Everything else in the
+   * key (tenant, cp1) comes from the same token, so a repeated token skips the second SHA-256.
+   */
+  private readonly oboKeys = new WeakMap<readonly string[], LRUCache<string, CacheKey>>()
 
   constructor (private readonly clients: ConfidentialClients, options: TokenAcquirerOptions) {
     this.clientId = options.clientId
@@ -47,7 +55,9 @@ export class TokenAcquirer {
   async forUser (principal: DelegatedPrincipal, assertion: Assertion, scopes: readonly string[], options: UserTokenOptions = {}): Promise<DownstreamToken> {
     const cp1 = principal.clientCapabilities.includes('cp1')
     const claims = options.claims !== undefined && options.claims.trim() !== '' ? options.claims : undefined
-    const key = oboCacheKey({ clientId: this.clientId, tenantId: principal.tenantId, assertion, scopes, claims, cp1 })
+    const key = claims === undefined
+      ? this.plainOboKey(principal.tenantId, assertion, scopes, cp1)
+      : oboCacheKey({ clientId: this.clientId, tenantId: principal.tenantId, assertion, scopes, claims, cp1 })
     const found = await this.cache.get(key, async () => {
       const app = this.clients.forTenant(principal.tenantId, cp1)
       const result = await settle(app.acquireTokenOnBehalfOf({
@@ -72,6 +82,20 @@ export class TokenAcquirer {
       return fresh(result)
     }, { refreshAhead: true })
     return { accessToken: found.accessToken, expiresOn: found.expiresOn, cacheKey: found.key, source: found.source }
+  }
+
+  private plainOboKey (tenantId: string, assertion: Assertion, scopes: readonly string[], cp1: boolean): CacheKey {
+    let known = this.oboKeys.get(scopes)
+    if (known === undefined) {
+      known = new LRUCache({ max: OBO_KEY_MEMO_ENTRIES })
+      this.oboKeys.set(scopes, known)
+    }
+    let key = known.get(assertion.sha256)
+    if (key === undefined) {
+      key = oboCacheKey({ clientId: this.clientId, tenantId, assertion, scopes, cp1 })
+      known.set(assertion.sha256, key)
+    }
+    return key
   }
 
   /** Drops a cached token (a downstream API refused it: CAE, revocation). */

@@ -27,7 +27,7 @@ export async function callDownstream (principal: Principal, body: RequestBody, s
   await steps.evict(token)
 
   if (body.replayable) {
-    response.body.resume()
+    discard(response)
     try {
       token = await steps.acquire(claims)
     } catch (err) {
@@ -40,8 +40,13 @@ export async function callDownstream (principal: Principal, body: RequestBody, s
     await steps.evict(token)
     claims = again
   }
-  response.body.resume()
+  discard(response)
   throw challengeFor(principal, claims)
+}
+
+/** Lets a refused answer's body drain so its connection goes back to the pool. */
+function discard (response: UpstreamResponse): void {
+  if (!Buffer.isBuffer(response.body)) response.body.resume()
 }
 
 function downstreamClaims (response: UpstreamResponse): string | undefined {

@@ -4,8 +4,11 @@ import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types'
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors'
 import { trustedCas } from '../net/https-agent'
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers'
+import { upstreamRequestHeaders, type ForwardContext } from './headers'
 import { targetPath } from './target-path'
+import { UpstreamAnswer, type UpstreamResponse } from './upstream-answer'
+
+export type { UpstreamResponse } from './upstream-answer'
 
 export interface ForwardRequest {
   method: string
@@ -14,14 +17,13 @@ export interface ForwardRequest {
   headers: import('node:http').IncomingHttpHeaders
   /** The request body: bytes read for a possible replay, the unread stream, or none. */
   body: Buffer | Readable | undefined
-  /** Aborted (or emits 'abort') when the client goes away, so the upstream request is cancelled too. */
-  signal: AbortSignal | EventEmitter
+  /** Emits 'abort' when the client goes away before the answer arrived, so the upstream request is cancelled too. */
+  signal: EventEmitter
 }
 
-export interface UpstreamResponse {
-  status: number
-  headers: Record<string, string | string[]>
-  body: Readable
+export interface ForwarderOptions {
+  /** Seconds to the upstream's status line, by status (or 'error'): the upstream latency metric. */
+  observe?: (outcome: number | 'error', seconds: number) => void
 }
 
 /** Sends requests below one route prefix to its upstream over a dedicated connection pool. */
@@ -29,7 +31,7 @@ export class Forwarder {
   private readonly pool: Pool
   private readonly basePath: string
 
-  constructor (private readonly route: RouteConfig) {
+  constructor (private readonly route: RouteConfig, private readonly options: ForwarderOptions = {}) {
     const ca = trustedCas(route.extraCaPems)
     this.pool = new Pool(route.upstream.origin, {
       connect: { timeout: route.timeouts.connectMs, ...(ca ? { ca } : {}) },
@@ -44,21 +46,23 @@ export class Forwarder {
     return targetPath(rawUrl, this.route.prefix, this.basePath)
   }
 
-  async forward (req: ForwardRequest, ctx: ForwardContext): Promise<UpstreamResponse> {
-    const options: Dispatcher.RequestOptions = {
+  forward (req: ForwardRequest, ctx: ForwardContext): Promise<UpstreamResponse> {
+    const options: Dispatcher.DispatchOptions = {
       origin: this.route.upstream.origin,
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(req.headers, ctx),
-      body: req.body ?? null,
-      signal: req.signal
+      body: req.body ?? null
     }
-    try {
-      const res = await this.pool.request(options)
-      return { status: res.statusCode, headers: clientResponseHeaders(res.headers), body: res.body }
-    } catch (err) {
-      throw upstreamError(err, this.route.prefix)
-    }
+    const observe = this.options.observe
+    const started = observe === undefined ? 0 : performance.now()
+    return new Promise((resolve, reject) => {
+      this.pool.dispatch(options, new UpstreamAnswer({
+        resolve,
+        reject: (err) => { reject(upstreamError(err, this.route.prefix)) },
+        onHeaders: observe === undefined ? undefined : (outcome) => { observe(outcome, (performance.now() - started) / 1000) }
+      }, req.signal, req.method === 'HEAD'))
+    })
   }
 
   close (): Promise<void> {
@@ -67,7 +71,8 @@ export class Forwarder {
 }
 
 function upstreamError (err: unknown, prefix: string): Error {
-  if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError) {
+  // A body timeout lands here only for an answer read whole, before anything was sent to the client.
+  if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new UpstreamTimeoutError(`The upstream of ${prefix} did not answer in time`)
   }
   if (err instanceof undiciErrors.RequestAbortedError) return err

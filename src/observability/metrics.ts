@@ -57,6 +57,19 @@ export class GatewayMetrics {
     }
   }
 
+  /** Records upstream latency for one route; label children are kept, as a route has few outcomes. */
+  upstreamObserver (route: string): (outcome: number | 'error', seconds: number) => void {
+    const children = new Map<number | 'error', Histogram.Internal<'route' | 'outcome'>>()
+    return (outcome, seconds) => {
+      let child = children.get(outcome)
+      if (child === undefined) {
+        child = this.upstreamDuration.labels({ route, outcome: String(outcome) })
+        children.set(outcome, child)
+      }
+      child.observe(seconds)
+    }
+  }
+
   /** For the msal network client: every call to the identity provider. */
   identityCall (call: IdentityCall): void {
     this.entraDuration.observe({ endpoint: call.endpoint, outcome: String(call.outcome) }, call.durationMs / 1000)

@@ -13,8 +13,10 @@ export interface Upstream {
 
 /**
  * An upstream with the behaviours forwarding tests need, by path:
- * /bytes?n=N streams N bytes; /sink reads the body and answers its size and SHA-256;
- * /hang never answers; /reset destroys the socket; anything else echoes method and URL.
+ * /bytes?n=N streams N bytes; /raw?n=N answers N bytes with no Content-Type; /status?code=C answers
+ * C with no body; /half?n=N&then=hang|reset promises N bytes, sends half, then stalls or resets;
+ * /sink reads the body and answers its size and SHA-256; /hang never answers; /reset destroys the
+ * socket; anything else echoes method and URL.
  */
 function handler (events: string[]) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -33,6 +35,24 @@ function handler (events: string[]) {
           yield size === chunk.length ? chunk : chunk.subarray(0, size)
         }
       })()).pipe(res)
+      return
+    }
+    if (url.pathname === '/raw') {
+      const body = Buffer.alloc(Number(url.searchParams.get('n')), 0x61)
+      res.writeHead(200, { 'content-length': String(body.length) })
+      res.end(body)
+      return
+    }
+    if (url.pathname === '/status') {
+      res.writeHead(Number(url.searchParams.get('code'))).end()
+      return
+    }
+    if (url.pathname === '/half') {
+      const n = Number(url.searchParams.get('n'))
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(n) })
+      res.write(Buffer.alloc(n >> 1, 0x61), () => {
+        if (url.searchParams.get('then') === 'reset') req.socket.destroy()
+      })
       return
     }
     if (url.pathname === '/sink') {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
@@ -44,6 +45,7 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     identity: devGatewayIdentity(emulator),
     routes: [
       { prefix: '/plain', upstream: plain.url, user, timeouts: { headersMs: 500 } },
+      { prefix: '/slowbody', upstream: plain.url, user, timeouts: { bodyMs: 300 } },
       { prefix: '/secure', upstream: secure.url, user, tls: { caFile: upstreamTls.caFile } },
       { prefix: '/untrusted', upstream: secure.url, user },
       { prefix: '/refused', upstream: `http://127.0.0.1:${await closedPort()}`, user }
@@ -123,6 +125,41 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     t.match(await reset.body.json(), { error: 'upstream_unreachable' })
   })
 
+  await t.test('small answers arrive whole, large ones stream, and neither gains or loses a header', async (t) => {
+    const untyped = await client.request({ method: 'GET', path: '/plain/raw?n=10', headers: { authorization } })
+    t.equal(untyped.statusCode, 200)
+    t.equal(await untyped.body.text(), 'a'.repeat(10))
+    t.equal(untyped.headers['content-type'], undefined, 'no Content-Type invented for a small untyped answer')
+    t.equal(untyped.headers['content-length'], '10')
+    const bigUntyped = await client.request({ method: 'GET', path: '/plain/raw?n=100000', headers: { authorization } })
+    t.equal((await bigUntyped.body.arrayBuffer()).byteLength, 100_000)
+    t.equal(bigUntyped.headers['content-type'], undefined)
+    const large = await client.request({ method: 'GET', path: '/plain/bytes?n=100000', headers: { authorization } })
+    t.equal(large.headers['content-length'], '100000')
+    t.equal((await large.body.arrayBuffer()).byteLength, 100_000)
+    const noContent = await client.request({ method: 'GET', path: '/plain/status?code=204', headers: { authorization } })
+    t.equal(noContent.statusCode, 204)
+    t.equal(await noContent.body.text(), '')
+    t.equal(noContent.headers['content-type'], undefined)
+    const head = await client.request({ method: 'HEAD', path: '/plain/bytes?n=5000', headers: { authorization } })
+    t.equal(head.statusCode, 200)
+    t.equal(head.headers['content-length'], '5000', 'HEAD keeps the length the upstream announced')
+    t.equal(head.headers['content-type'], 'application/octet-stream')
+    t.equal(await head.body.text(), '')
+  })
+
+  await t.test('an answer cut short: before anything was sent it is a 504 or 502, after the headers the client sees the break', async (t) => {
+    const stalled = await client.request({ method: 'GET', path: '/slowbody/half?n=1000&then=hang', headers: { authorization } })
+    t.equal(stalled.statusCode, 504, 'a small answer whose body stalls is a timeout')
+    t.match(await stalled.body.json(), { error: 'upstream_timeout' })
+    const reset = await client.request({ method: 'GET', path: '/plain/half?n=1000&then=reset', headers: { authorization } })
+    t.equal(reset.statusCode, 502)
+    t.match(await reset.body.json(), { error: 'upstream_unreachable' })
+    const streamed = await client.request({ method: 'GET', path: '/slowbody/half?n=200000&then=hang', headers: { authorization } })
+    t.equal(streamed.statusCode, 200, 'a large answer streams: its headers are already on their way')
+    await t.rejects(streamed.body.arrayBuffer(), 'and the client sees the body end early')
+  })
+
   await t.test('a client that goes away cancels the upstream request', async (t) => {
     const before = plain.events.length
     const abort = new AbortController()
@@ -132,6 +169,18 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     t.type(await pending, Error)
     for (let i = 0; i < 50 && !plain.events.slice(before).includes('close'); i++) await sleep(20)
     t.ok(plain.events.slice(before).includes('close'), `upstream saw: ${plain.events.slice(before).join(', ')}`)
+  })
+
+  await t.test('a client that goes away in the middle of a streamed answer cancels it too', async (t) => {
+    const before = plain.events.length
+    const abort = new AbortController()
+    const res = await client.request({ method: 'GET', path: `/plain/bytes?n=${100 * MB}`, headers: { authorization }, signal: abort.signal })
+    t.equal(res.statusCode, 200)
+    await once(res.body, 'data') // one chunk, then the client hangs up
+    abort.abort()
+    for (let i = 0; i < 100 && !plain.events.slice(before).includes('close'); i++) await sleep(20)
+    const seen = plain.events.slice(before)
+    t.ok(seen.includes('close') && !seen.includes('finished'), `the upstream's answer was cut off, not finished: ${seen.join(', ')}`)
   })
 
   await t.test('CORS: preflight without a token; challenges and the correlation id readable by the browser', async (t) => {
