@@ -5,7 +5,7 @@ import {
   InsufficientClaimsError, InsufficientScopeError, InvalidTokenError, NoTokenError
 } from '../src/errors'
 import type { GatewayMetrics } from '../src/observability/metrics'
-import type { Counter, Histogram } from 'prom-client'
+import type { CounterSeries, HistogramSeries } from '../src/observability/request-metrics'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,9 +27,9 @@ type WithError = FastifyRequest & { [kError]?: { code?: string, error: string } 
  */
 const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fastify, { metrics }) => {
   fastify.decorate('metrics', metrics)
-  // Label lookups hash their values; a gateway has few routes, methods and statuses, so keep the children.
-  const requestCounters = new Map<string, Counter.Internal>()
-  const requestTimers = new Map<string, Histogram.Internal<'route' | 'method'>>()
+  // A gateway has few routes, methods and statuses: each series is looked up once and kept.
+  const requestCounters = new Map<string, CounterSeries>()
+  const requestTimers = new Map<string, HistogramSeries>()
   const logRequests = ['trace', 'debug', 'info'].includes(fastify.log.level)
 
   fastify.addHook('onError', async (request, _reply, err) => {
@@ -44,14 +44,14 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
     const counterKey = `${route} ${request.method} ${status}`
     let counter = requestCounters.get(counterKey)
     if (counter === undefined) {
-      counter = metrics.requests.labels({ route, method: request.method, status: String(status) })
+      counter = metrics.requests.series({ route, method: request.method, status: String(status) })
       requestCounters.set(counterKey, counter)
     }
     counter.inc()
     const timerKey = `${route} ${request.method}`
     let timer = requestTimers.get(timerKey)
     if (timer === undefined) {
-      timer = metrics.requestDuration.labels({ route, method: request.method })
+      timer = metrics.requestDuration.series({ route, method: request.method })
       requestTimers.set(timerKey, timer)
     }
     timer.observe(reply.elapsedTime / 1000)

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { IdentityCall } from '../acquisition/msal-network-client'
 import type { TokenCacheCounters } from '../acquisition/token-cache'
+import { CounterFamily, HistogramFamily, type HistogramSeries } from './request-metrics'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
@@ -10,9 +11,10 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  */
 export class GatewayMetrics {
   readonly registry = new Registry()
-  readonly requests: Counter<'route' | 'method' | 'status'>
-  readonly requestDuration: Histogram<'route' | 'method'>
-  readonly upstreamDuration: Histogram<'route' | 'outcome'>
+  /** Recorded on every request: resolve a series once (`.series(labels)`), then count on it. */
+  readonly requests: CounterFamily
+  readonly requestDuration: HistogramFamily
+  readonly upstreamDuration: HistogramFamily
   readonly entraDuration: Histogram<'endpoint' | 'outcome'>
   readonly entraErrors: Counter<'code'>
   readonly validationFailures: Counter<'reason'>
@@ -22,9 +24,10 @@ export class GatewayMetrics {
   constructor (tokenCache?: () => TokenCacheCounters) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'obo_gateway_process_' })
-    this.requests = new Counter({ name: 'obo_gateway_requests_total', help: 'Requests answered, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers })
-    this.requestDuration = new Histogram({ name: 'obo_gateway_request_duration_seconds', help: 'Whole request time, by route pattern and method', labelNames: ['route', 'method'], buckets: LATENCY_BUCKETS, registers })
-    this.upstreamDuration = new Histogram({ name: 'obo_gateway_upstream_duration_seconds', help: 'Time to the upstream\'s response headers, by route and status (or error)', labelNames: ['route', 'outcome'], buckets: LATENCY_BUCKETS, registers })
+    const registry = this.registry
+    this.requests = new CounterFamily({ name: 'obo_gateway_requests_total', help: 'Requests answered, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registry })
+    this.requestDuration = new HistogramFamily({ name: 'obo_gateway_request_duration_seconds', help: 'Whole request time, by route pattern and method', labelNames: ['route', 'method'], buckets: LATENCY_BUCKETS, registry })
+    this.upstreamDuration = new HistogramFamily({ name: 'obo_gateway_upstream_duration_seconds', help: 'Time to the upstream\'s response headers, by route and status (or error)', labelNames: ['route', 'outcome'], buckets: LATENCY_BUCKETS, registry })
     this.entraDuration = new Histogram({ name: 'obo_gateway_entra_request_duration_seconds', help: 'Calls to the identity provider, by endpoint and HTTP status (or timeout/unreachable)', labelNames: ['endpoint', 'outcome'], buckets: LATENCY_BUCKETS, registers })
     this.entraErrors = new Counter({ name: 'obo_gateway_entra_errors_total', help: 'Error answers from the identity provider, by AADSTS code', labelNames: ['code'], registers })
     this.validationFailures = new Counter({ name: 'obo_gateway_token_validation_failures_total', help: 'Incoming tokens refused, by reason', labelNames: ['reason'], registers })
@@ -59,11 +62,11 @@ export class GatewayMetrics {
 
   /** Records upstream latency for one route; label children are kept, as a route has few outcomes. */
   upstreamObserver (route: string): (outcome: number | 'error', seconds: number) => void {
-    const children = new Map<number | 'error', Histogram.Internal<'route' | 'outcome'>>()
+    const children = new Map<number | 'error', HistogramSeries>()
     return (outcome, seconds) => {
       let child = children.get(outcome)
       if (child === undefined) {
-        child = this.upstreamDuration.labels({ route, outcome: String(outcome) })
+        child = this.upstreamDuration.series({ route, outcome: String(outcome) })
         children.set(outcome, child)
       }
       child.observe(seconds)
