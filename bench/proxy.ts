@@ -393,6 +393,15 @@ async function main (): Promise<void> {
     if (rounds > 1) {
       console.log('\nSpread of req/s across rounds (min–max):')
       for (const [key, list] of samples) console.log(`  ${key.replace('|', ', ')}: ${Math.round(Math.min(...list.map((s) => s.rps)))}–${Math.round(Math.max(...list.map((s) => s.rps)))}`)
+      // Gateway and reply-from run back to back in each round, so each round's ratio shares that
+      // round's machine state; on a noisy machine it is the steadier figure.
+      console.log('\nGateway ÷ reply-from req/s, round by round (median; min–max):')
+      for (const payload of payloads) {
+        const gateway = samples.get(`${payload.name}|gateway`)!
+        const plainProxy = samples.get(`${payload.name}|reply-from`)!
+        const ratios = gateway.map((s, i) => s.rps / plainProxy[i]!.rps)
+        console.log(`  ${payload.name}: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}; ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`)
+      }
     }
 
     if (values.profile) {
