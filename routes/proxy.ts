@@ -68,13 +68,16 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
   }
 }
 
-// authorize() has already refused callers whose kind has no block on this route.
-function userScopes (route: RouteConfig): string[] {
-  return route.user?.scopes ?? []
+// authorize() has already refused callers whose kind has no block on this route. One shared empty
+// list: scope lists are remembered by identity (normalized scopes, OBO cache keys).
+const NO_SCOPES: readonly string[] = []
+
+function userScopes (route: RouteConfig): readonly string[] {
+  return route.user?.scopes ?? NO_SCOPES
 }
 
-function appScopes (route: RouteConfig): string[] {
-  return route.app?.scopes ?? []
+function appScopes (route: RouteConfig): readonly string[] {
+  return route.app?.scopes ?? NO_SCOPES
 }
 
 export default proxyRoutes
