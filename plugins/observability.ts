@@ -19,6 +19,10 @@ declare module 'fastify' {
 
 const kError = Symbol('obo-gateway.error')
 type WithError = FastifyRequest & { [kError]?: { code?: string, error: string } }
+const kAbandoned = Symbol('obo-gateway.abandoned')
+type Abandoned = FastifyRequest & { [kAbandoned]?: boolean }
+// nginx's status for a request the client abandoned; it never reaches the client.
+const CLIENT_CLOSED_REQUEST = 499
 
 /**
  * One log line per request (route, status, duration, correlation id, tenant, user, client; never a
@@ -38,9 +42,9 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
     countRefusal(metrics, err)
   })
 
-  function record (request: FastifyRequest, reply: FastifyReply): void {
+  /** `reply` is absent for a request the client abandoned: it is counted, but has no duration. */
+  function record (request: FastifyRequest, status: number, reply?: FastifyReply): void {
     const route = routeLabel(request)
-    const status = reply.statusCode
     const counterKey = `${route} ${request.method} ${status}`
     let counter = requestCounters.get(counterKey)
     if (counter === undefined) {
@@ -48,6 +52,10 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
       requestCounters.set(counterKey, counter)
     }
     counter.inc()
+    if (reply === undefined) {
+      log(request, route, status, undefined)
+      return
+    }
     const timerKey = `${route} ${request.method}`
     let timer = requestTimers.get(timerKey)
     if (timer === undefined) {
@@ -55,6 +63,10 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
       requestTimers.set(timerKey, timer)
     }
     timer.observe(reply.elapsedTime / 1000)
+    log(request, route, status, reply.elapsedTime)
+  }
+
+  function log (request: FastifyRequest, route: string, status: number, durationMs: number | undefined): void {
     if (!logRequests) return
     const principal = request.principal
     request.log.info({
@@ -62,7 +74,7 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
       method: request.method,
       path: request.url.split('?')[0],
       status,
-      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      ...(durationMs !== undefined ? { durationMs: Math.round(durationMs * 10) / 10 } : {}),
       ...(principal ? { tenant: principal.tenantId, oid: principal.objectId, clientId: principal.clientId, caller: principal.kind } : {}),
       ...(request as WithError)[kError]
     }, 'request')
@@ -70,7 +82,14 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
 
   // Callback style: an async hook would cost a promise on every request.
   fastify.addHook('onResponse', (request, reply, done) => {
-    record(request, reply)
+    if ((request as Abandoned)[kAbandoned] !== true) record(request, reply.statusCode, reply)
+    done()
+  })
+  // A client that hangs up before its answer is complete gets no onResponse: without this it would
+  // be missing from the request count and the log.
+  fastify.addHook('onRequestAbort', (request, done) => {
+    ;(request as Abandoned)[kAbandoned] = true
+    record(request, CLIENT_CLOSED_REQUEST)
     done()
   })
 }

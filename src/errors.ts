@@ -99,6 +99,12 @@ export class UpstreamTimeoutError extends GatewayError {
   readonly code = 'OBO_UPSTREAM_TIMEOUT'
 }
 
+/** The client hung up before its answer was complete; the upstream request was cancelled. Nobody sees the answer. */
+export class ClientClosedRequestError extends GatewayError {
+  readonly code = 'OBO_CLIENT_CLOSED_REQUEST'
+  constructor (message = 'The client closed the connection before the answer was complete') { super(message) }
+}
+
 export class BadRequestPathError extends GatewayError {
   readonly code = 'OBO_BAD_PATH'
 }

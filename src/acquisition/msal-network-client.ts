@@ -79,8 +79,9 @@ export class MsalNetworkClient implements INetworkModule {
   }
 
   private async send<T> (method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
-    const where = `${method} ${new URL(url).origin}${new URL(url).pathname}`
-    const endpoint = /\/oauth2\/(v2\.0\/)?token$/.test(new URL(url).pathname) ? 'token' : 'other'
+    const { origin, pathname } = new URL(url)
+    const where = `${method} ${origin}${pathname}`
+    const endpoint = /\/oauth2\/(v2\.0\/)?token$/.test(pathname) ? 'token' : 'other'
     const started = performance.now()
     const report = (outcome: IdentityCall['outcome'], aadsts?: number): void => {
       this.onCall?.({ endpoint, outcome, durationMs: performance.now() - started, ...(aadsts !== undefined ? { aadsts } : {}) })

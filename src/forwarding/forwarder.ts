@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types'
-import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors'
+import { ClientClosedRequestError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors'
 import { trustedCas } from '../net/https-agent'
 import { upstreamRequestHeaders, type ForwardContext } from './headers'
 import { targetPath } from './target-path'
@@ -75,6 +75,6 @@ function upstreamError (err: unknown, prefix: string): Error {
   if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new UpstreamTimeoutError(`The upstream of ${prefix} did not answer in time`)
   }
-  if (err instanceof undiciErrors.RequestAbortedError) return err
+  if (err instanceof undiciErrors.RequestAbortedError) return new ClientClosedRequestError()
   return new UpstreamUnreachableError(`The upstream of ${prefix} could not be reached (${(err as { code?: string }).code ?? 'error'})`)
 }

@@ -3,7 +3,7 @@ import { encodeClaims } from '../challenges/claims'
 import {
   BadRequestPathError, ClientCapabilityRequiredError, ConsentRequiredError, DownstreamChallengeUnsupportedError, GatewayCredentialError, GatewayError, IdentityUnavailableError, InsufficientClaimsError,
   InsufficientScopeError, InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError,
-  OverloadedError, UpstreamTimeoutError, UpstreamUnreachableError
+  OverloadedError, UpstreamTimeoutError, UpstreamUnreachableError, ClientClosedRequestError
 } from '../errors'
 
 /** Who the client must go to for a new token: put in every challenge. */
@@ -80,6 +80,8 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
     if (err instanceof OverloadedError) return plain(503, 'overloaded', err.message)
     if (err instanceof UpstreamUnreachableError) return plain(502, 'upstream_unreachable', err.message)
     if (err instanceof UpstreamTimeoutError) return plain(504, 'upstream_timeout', err.message)
+    // nginx's 499: in logs and metrics, the client's doing rather than a gateway failure.
+    if (err instanceof ClientClosedRequestError) return plain(499, 'client_closed_request', err.message)
     if (err instanceof BadRequestPathError) return plain(400, 'bad_path', err.message)
     if (err instanceof RouteNotFoundError) return plain(404, 'not_found', err.message)
   }

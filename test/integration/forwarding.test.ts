@@ -51,7 +51,8 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
       { prefix: '/refused', upstream: `http://127.0.0.1:${await closedPort()}`, user }
     ]
   }, { source: 'test' })
-  const gateway = await buildGateway(config)
+  const logLines: Array<Record<string, unknown>> = []
+  const gateway = await buildGateway(config, { logger: { level: 'info', stream: { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>) } } } })
   t.teardown(() => gateway.close())
   const gatewayUrl = await gateway.listen({ host: '127.0.0.1', port: 0 })
   const client = new Client(gatewayUrl, { bodyTimeout: 60_000, headersTimeout: 60_000 })
@@ -162,6 +163,7 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
 
   await t.test('a client that goes away cancels the upstream request', async (t) => {
     const before = plain.events.length
+    const logsBefore = logLines.length
     const abort = new AbortController()
     const pending = client.request({ method: 'GET', path: '/plain/hang', headers: { authorization }, signal: abort.signal }).catch((err: Error) => err)
     for (let i = 0; i < 50 && !plain.events.slice(before).some((e) => e.startsWith('request GET /hang')); i++) await sleep(20)
@@ -169,6 +171,13 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     t.type(await pending, Error)
     for (let i = 0; i < 50 && !plain.events.slice(before).includes('close'); i++) await sleep(20)
     t.ok(plain.events.slice(before).includes('close'), `upstream saw: ${plain.events.slice(before).join(', ')}`)
+    // Recorded as the client's doing (nginx's 499), not as a gateway failure.
+    const logged = logLines.slice(logsBefore)
+    t.match(logged, [{ msg: 'request', status: 499, path: '/plain/hang' }], 'one request line, status 499')
+    t.notOk(logged.some((l) => (l.level as number) >= 50), 'nothing logged as an error')
+    const metrics = await (await client.request({ method: 'GET', path: '/metrics' })).body.text()
+    t.match(metrics, /obo_gateway_requests_total\{route="\/plain",method="GET",status="499"\} 1/)
+    t.notMatch(metrics, /status="500"/)
   })
 
   await t.test('a client that goes away in the middle of a streamed answer cancels it too', async (t) => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
   BadRequestPathError, ConsentRequiredError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError,
-  InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError
+  InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError, ClientClosedRequestError
 } from '../../src/errors'
 import { errorResponse } from '../../src/http/error-response'
 
@@ -23,6 +23,7 @@ t.test('each gateway error becomes DESIGN.md\'s status, challenge and body', asy
     [new TokenAcquisitionError('bad secret'), 502, 'token_acquisition_failed', undefined],
     [new UpstreamUnreachableError('refused'), 502, 'upstream_unreachable', undefined],
     [new UpstreamTimeoutError('slow'), 504, 'upstream_timeout', undefined],
+    [new ClientClosedRequestError(), 499, 'client_closed_request', undefined],
     [new BadRequestPathError('..'), 400, 'bad_path', undefined],
     [new RouteNotFoundError('nope'), 404, 'not_found', undefined],
     [Object.assign(new Error('Body is too large'), { statusCode: 413 }), 413, 'bad_request', undefined],
