@@ -3,7 +3,7 @@ import { createDecoder, createVerifier } from 'fast-jwt'
 import { request, type Dispatcher } from 'undici'
 import { EntraError, entraInstant } from './entra-errors'
 import type { Keyring } from './keyring'
-import type { SeedApplication, SeedFederatedCredential, SeedTenant } from './seed'
+import type { SeedApplication, SeedFederatedCredential, SeedTenant } from './seed-schema'
 import type { Directory } from './directory'
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

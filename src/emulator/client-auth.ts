@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ClientAssertionVerifier } from './client-assertions'
 import type { Directory } from './directory'
 import { EntraError, missingParameter } from './entra-errors'
-import type { SeedApplication, SeedTenant } from './seed'
+import type { SeedApplication, SeedTenant } from './seed-schema'
 
 export type TokenParams = Record<string, string>
 

@@ -1,7 +1,6 @@
-import { Type, type Static } from '@sinclair/typebox'
 import type { Directory } from './directory'
 import { EntraError, entraInstant } from './entra-errors'
-import type { SeedApplication, SeedTenant } from './seed'
+import type { MfaPolicy, MfaShape, SeedApplication, SeedTenant } from './seed-schema'
 
 /**
  * The user-dependent side of Entra the emulator plays: session revocation (what CAE and AADSTS50173
@@ -10,28 +9,6 @@ import type { SeedApplication, SeedTenant } from './seed'
  * assertion issued before a revocation, or without `mfa` in `amr`, is refused with the claims a
  * fresh sign-in must carry; a sign-in that carries them succeeds.
  */
-
-export const MFA_SHAPES = ['interaction_required', 'basic_action'] as const
-export type MfaShape = typeof MFA_SHAPES[number]
-
-export const MfaPolicySchema = Type.Object({
-  /** The protected resource: its client id or one of its identifier URIs. */
-  resource: Type.String({ minLength: 1 }),
-  /**
-   * How Entra words the refusal (the fixtures' two shapes): `interaction_required` + AADSTS50079 +
-   * `polids` claims, or `invalid_grant` + suberror `basic_action` + AADSTS50076 + `capolids` claims
-   * (the default).
-   */
-  shape: Type.Optional(Type.Union(MFA_SHAPES.map((s) => Type.Literal(s)))),
-  /** The policy id the claims name; default: the fixtures' id for the shape. */
-  policyId: Type.Optional(Type.String({ minLength: 1 })),
-  tenantId: Type.Optional(Type.String({ minLength: 1 })),
-  /** Only this user (object id or username); default: every user. */
-  userObjectId: Type.Optional(Type.String({ minLength: 1 })),
-  username: Type.Optional(Type.String({ minLength: 1 }))
-}, { additionalProperties: false })
-
-export type MfaPolicy = Static<typeof MfaPolicySchema>
 
 export interface MfaPolicyHandle {
   /** The id the policy's claims name (`polids` / `capolids`). */

@@ -1,4 +1,4 @@
-import type { EmulatorSeed } from './seed'
+import type { EmulatorSeed } from './seed-schema'
 
 /** The identities the dev stack and the tests rely on; change them and both break. */
 export const DEV_IDS = {

@@ -1,4 +1,4 @@
-import type { EmulatorSeed, SeedApplication, SeedTenant, SeedUser } from './seed'
+import type { EmulatorSeed, SeedApplication, SeedTenant, SeedUser } from './seed-schema'
 
 /** Segments that name no single tenant: metadata is served for them, tokens need the user's tenant. */
 export const MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations'])

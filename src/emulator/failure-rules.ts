@@ -1,55 +1,20 @@
-import { Type, type Static } from '@sinclair/typebox'
 import { EntraError } from './entra-errors'
+import type { FailureGrant, FailureRule } from './seed-schema'
 
 /**
  * Token endpoint failures the emulator can be told to produce, from the seed (`failures`) or at run
- * time (`RunningEmulator.injectFailure`). Each kind answers in Entra's exact shape (the bodies of
+ * time (`emulator.failures.inject`). Each kind answers in Entra's exact shape (the bodies of
  * shared/fixtures/entra/token-error-*.json), so clients see what they would see from Entra.
  */
-export const FAILURE_KINDS = [
-  'mfa_interaction_required', // interaction_required + AADSTS50079 + claims (the docs' shape)
-  'mfa_basic_action', // invalid_grant + suberror basic_action + AADSTS50076 + claims (what Entra usually sends)
-  'consent_required', // invalid_grant + suberror consent_required + AADSTS65001
-  'invalid_scope', // invalid_scope + AADSTS70011
-  'invalid_client_secret', // invalid_client + AADSTS7000215, HTTP 401
-  'throttled', // HTTP 429 + Retry-After + AADSTS50196
-  'server_error', // HTTP 500 (or `status`: 503) with a transient-error body
-  'slow', // waits `delayMs`, then answers as it would have
-  'response' // answers `status`/`body`/`headers` verbatim (to replay captured Entra bodies)
-] as const
-export type FailureKind = typeof FAILURE_KINDS[number]
 
-/** Friendly grant names a rule may use besides the grant_type values themselves. */
-const GRANT_ALIASES: Record<string, string> = {
+/** The grant_type each grant name of a rule stands for. */
+const GRANT_ALIASES: Record<FailureGrant, string> = {
   obo: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
   on_behalf_of: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
   'urn:ietf:params:oauth:grant-type:jwt-bearer': 'urn:ietf:params:oauth:grant-type:jwt-bearer',
   client_credentials: 'client_credentials',
   password: 'password'
 }
-
-export const FailureRuleSchema = Type.Object({
-  kind: Type.Union(FAILURE_KINDS.map((k) => Type.Literal(k)), { description: `one of ${FAILURE_KINDS.join(', ')}` }),
-  /** obo | on_behalf_of | client_credentials | password (or a grant_type value). */
-  grant: Type.Optional(Type.Union(Object.keys(GRANT_ALIASES).map((k) => Type.Literal(k)), { description: 'obo, client_credentials or password' })),
-  clientId: Type.Optional(Type.String({ minLength: 1 })),
-  tenantId: Type.Optional(Type.String({ minLength: 1 })),
-  username: Type.Optional(Type.String({ minLength: 1 })),
-  userObjectId: Type.Optional(Type.String({ minLength: 1 })),
-  /** Matches when the request's `scope` contains this scope (case-insensitive). */
-  scope: Type.Optional(Type.String({ minLength: 1 })),
-  /** How many requests it fails; omitted = until removed. */
-  times: Type.Optional(Type.Integer({ minimum: 1 })),
-  /** MFA kinds: the claims request to send (JSON text); default: the fixtures' claims. */
-  claims: Type.Optional(Type.String({ minLength: 1 })),
-  retryAfterSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
-  status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 0 })),
-  body: Type.Optional(Type.Unknown()),
-  headers: Type.Optional(Type.Record(Type.String(), Type.String()))
-}, { additionalProperties: false })
-
-export type FailureRule = Static<typeof FailureRuleSchema>
 
 /** What the token endpoint knows about a request when it looks for a matching failure. */
 export interface FailureContext {

@@ -1,5 +1,5 @@
 import { createSigner, createVerifier } from 'fast-jwt'
-import type { SeedTenant } from './seed'
+import type { SeedTenant } from './seed-schema'
 import { createSigningKeys, type SigningKey } from './signing-keys'
 
 type Sign = (payload: Record<string, unknown>) => string

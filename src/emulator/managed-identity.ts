@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Directory } from './directory'
-import type { SeedManagedIdentity, SeedTenant } from './seed'
+import type { SeedManagedIdentity, SeedTenant } from './seed-schema'
 import type { TokenIssuer } from './tokens'
 
 /** The audiences of "managed identity as a federated credential", per cloud (entra-protocol-notes). */

@@ -1,6 +1,6 @@
 import type { Directory } from './directory'
 import { EntraError, invalidScope } from './entra-errors'
-import type { SeedApplication, SeedTenant } from './seed'
+import type { SeedApplication, SeedTenant } from './seed-schema'
 
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email'])
 

@@ -1,90 +1,10 @@
 import { X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { MfaPolicySchema } from './conditional-access'
-import { FailureRuleSchema } from './failure-rules'
-
-const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-// `description` doubles as the human wording of a pattern mismatch (see describe()).
-const Guid = Type.String({ pattern: GUID_PATTERN, description: 'a GUID' })
-const Name = Type.String({ minLength: 1 })
-const ScopeName = Type.String({ pattern: '^[^\\s/]+$', description: 'a scope or role name without spaces or slashes' })
-
-/**
- * A federated identity credential (workload identity federation). `{emulator}` in the issuer stands
- * for the emulator's URL, which is known only once it listens (e.g. `{emulator}/k8s/cluster-a`).
- */
-const FederatedCredentialSchema = Type.Object({
-  issuer: Name,
-  subject: Name,
-  audiences: Type.Array(Name, { minItems: 1 })
-}, { additionalProperties: false })
-
-const ApplicationSchema = Type.Object({
-  clientId: Guid,
-  displayName: Name,
-  secrets: Type.Optional(Type.Array(Name)),
-  /** PEM certificates whose keys may sign client assertions (Entra's keyCredentials). */
-  certificates: Type.Optional(Type.Array(Type.String({ pattern: '-----BEGIN CERTIFICATE-----', description: 'a PEM certificate' }))),
-  federatedCredentials: Type.Optional(Type.Array(FederatedCredentialSchema)),
-  publicClient: Type.Optional(Type.Boolean()),
-  identifierUris: Type.Optional(Type.Array(Name)),
-  scopes: Type.Optional(Type.Array(ScopeName)),
-  appRoles: Type.Optional(Type.Array(ScopeName)),
-  accessTokenAcceptedVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Null()]))
-}, { additionalProperties: false })
-
-const UserSchema = Type.Object({
-  username: Name,
-  password: Name,
-  objectId: Guid,
-  name: Name
-}, { additionalProperties: false })
-
-const AppRoleAssignmentSchema = Type.Object({
-  clientId: Guid,
-  resource: Guid,
-  role: ScopeName
-}, { additionalProperties: false })
-
-/** A user-assigned (or the one system-assigned) managed identity the emulator's identity endpoint serves. */
-const ManagedIdentitySchema = Type.Object({
-  clientId: Guid,
-  objectId: Guid,
-  displayName: Name,
-  systemAssigned: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
-
-const TenantSchema = Type.Object({
-  id: Guid,
-  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$', description: 'a tenant name made of letters, digits, dots and dashes' }),
-  applications: Type.Array(ApplicationSchema),
-  users: Type.Optional(Type.Array(UserSchema)),
-  appRoleAssignments: Type.Optional(Type.Array(AppRoleAssignmentSchema)),
-  managedIdentities: Type.Optional(Type.Array(ManagedIdentitySchema))
-}, { additionalProperties: false })
-
-export const EmulatorSeedSchema = Type.Object({
-  tenants: Type.Array(TenantSchema, { minItems: 1 }),
-  /** Kubernetes-style OIDC issuers the emulator hosts at `{emulator}/k8s/<name>` (discovery + JWKS). */
-  workloadIssuers: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'an issuer name made of lowercase letters, digits and dashes' }))),
-  /** Token endpoint failures active from the start (see failures.ts); `injectFailure()` adds more at run time. */
-  failures: Type.Optional(Type.Array(FailureRuleSchema)),
-  /** Conditional-access style "MFA required for this resource" policies (see conditional-access.ts); `requireMfa()` adds more at run time. */
-  mfaPolicies: Type.Optional(Type.Array(MfaPolicySchema))
-}, { additionalProperties: false })
-
-export type EmulatorSeed = Static<typeof EmulatorSeedSchema>
-export type SeedTenant = Static<typeof TenantSchema>
-export type SeedApplication = Static<typeof ApplicationSchema>
-export type SeedUser = Static<typeof UserSchema>
-export type SeedManagedIdentity = Static<typeof ManagedIdentitySchema>
-export type SeedFederatedCredential = Static<typeof FederatedCredentialSchema>
-
-export { defaultSeed, DEV_IDS } from './default-seed'
+import { EmulatorSeedSchema, type EmulatorSeed, type SeedApplication } from './seed-schema'
 
 /** A seed that cannot be used; the message names the file and every offending key path. */
 export class SeedError extends Error {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Keyring } from './keyring'
 import type { ResourceScopes } from './scopes'
-import type { SeedApplication, SeedManagedIdentity, SeedTenant } from './seed'
+import type { SeedApplication, SeedManagedIdentity, SeedTenant } from './seed-schema'
 
 export interface UserIdentity {
   oid: string

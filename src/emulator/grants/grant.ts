@@ -4,7 +4,7 @@ import type { Directory } from '../directory'
 import { EntraError } from '../entra-errors'
 import type { Keyring } from '../keyring'
 import type { ResourceScopes } from '../scopes'
-import type { SeedApplication, SeedTenant } from '../seed'
+import type { SeedApplication, SeedTenant } from '../seed-schema'
 import { clientInfo, opaqueToken, type TokenIssuer, type UserIdentity } from '../tokens'
 
 export interface GrantContext {

@@ -3,7 +3,7 @@ import { authenticateClient } from '../client-auth'
 import { EntraError, entraInstant } from '../entra-errors'
 import type { Keyring } from '../keyring'
 import { delegatedScopes } from '../scopes'
-import type { SeedApplication } from '../seed'
+import type { SeedApplication } from '../seed-schema'
 import type { UserIdentity } from '../tokens'
 import { delegatedResponse, requestedClaims, type Grant } from './grant'
 
