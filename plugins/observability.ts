@@ -1,9 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import {
-  ClientCapabilityRequiredError, ConsentRequiredError, DownstreamChallengeUnsupportedError, GatewayError,
-  InsufficientClaimsError, InsufficientScopeError, InvalidTokenError, NoTokenError
-} from '../src/errors'
+import { refusalMetric } from '../src/http/error-table'
 import type { GatewayMetrics } from '../src/observability/metrics'
 import type { CounterSeries, HistogramSeries } from '../src/observability/request-metrics'
 
@@ -99,16 +96,12 @@ function routeLabel (request: FastifyRequest): string {
   return request.routeOptions.config.oboRoute ?? request.routeOptions.url ?? 'unmatched'
 }
 
+/** The error's row in src/http/error-table.ts says which counter, if any. */
 function countRefusal (metrics: GatewayMetrics, err: unknown): void {
-  if (!(err instanceof GatewayError)) return
-  if (err instanceof InvalidTokenError) metrics.validationFailures.inc({ reason: err.reason })
-  else if (err instanceof NoTokenError) metrics.validationFailures.inc({ reason: 'missing' })
-  else if (err instanceof InsufficientScopeError) metrics.validationFailures.inc({ reason: 'insufficient_scope' })
-  else if (err instanceof ClientCapabilityRequiredError) metrics.validationFailures.inc({ reason: 'client_not_capable' })
-  else if (err instanceof InsufficientClaimsError) {
-    metrics.claimsChallenges.inc({ kind: err.origin === 'route' ? 'authcontext' : err.origin === 'downstream' ? 'downstream' : 'entra' })
-  } else if (err instanceof ConsentRequiredError) metrics.claimsChallenges.inc({ kind: 'consent' })
-  else if (err instanceof DownstreamChallengeUnsupportedError) metrics.claimsChallenges.inc({ kind: 'downstream_unsupported' })
+  const metric = refusalMetric(err)
+  if (metric === undefined) return
+  if (metric.counter === 'validationFailures') metrics.validationFailures.inc({ reason: metric.reason })
+  else metrics.claimsChallenges.inc({ kind: metric.kind })
 }
 
 export default fp(observability, { name: 'obo-gateway-observability', fastify: '5.x' })

@@ -59,8 +59,8 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     maxRssBytes: server.overload.maxRssBytes,
     retryAfter: server.overload.retryAfterSeconds,
     pressureHandler: (request, reply) => {
-      const res = errorResponse(new OverloadedError(), challengeContext, request.id)
-      reply.code(503).header('retry-after', String(server.overload.retryAfterSeconds)).send(res.body)
+      const res = errorResponse(new OverloadedError(server.overload.retryAfterSeconds), challengeContext, request.id)
+      reply.code(res.status).headers(res.headers).send(res.body)
     }
   })
   if (server.cors !== undefined) {

@@ -1,9 +1,12 @@
 /**
  * Every failure a client or operator can see is one of these values. Each carries a stable `code`
- * and only what the HTTP mapping (src/http/error-response.ts) needs; none ever holds a token.
+ * and only what its row in src/http/error-table.ts needs; none ever holds a token.
+ *
+ * A new error is a class here, its name in {@link KnownGatewayError} and its row in the table:
+ * `tsc` refuses a class whose code is not in the union, and a union member without a row.
  */
 export abstract class GatewayError extends Error {
-  abstract readonly code: string
+  abstract readonly code: ErrorCode
 
   constructor (message: string) {
     super(message)
@@ -88,7 +91,7 @@ export class GatewayCredentialError extends GatewayError {
 /** The gateway itself is saturated (event loop, memory): shed load rather than answer slowly. */
 export class OverloadedError extends GatewayError {
   readonly code = 'OBO_OVERLOADED'
-  constructor (message = 'The gateway is overloaded; retry later') { super(message) }
+  constructor (readonly retryAfterSeconds: number, message = 'The gateway is overloaded; retry later') { super(message) }
 }
 
 export class UpstreamUnreachableError extends GatewayError {
@@ -112,3 +115,31 @@ export class BadRequestPathError extends GatewayError {
 export class RouteNotFoundError extends GatewayError {
   readonly code = 'OBO_NOT_FOUND'
 }
+
+/** Over `server.rateLimit` (@fastify/rate-limit's error, which has set Retry-After already). */
+export class RateLimitedError extends GatewayError {
+  readonly code = 'OBO_RATE_LIMITED'
+}
+
+/** Fastify's own refusals of a malformed request (body too large, bad content type...), with their status. */
+export class BadRequestError extends GatewayError {
+  readonly code = 'OBO_BAD_REQUEST'
+  constructor (message: string, readonly status: number) { super(message) }
+}
+
+/** Anything unexpected. The client gets this message only; the log has the cause. */
+export class InternalError extends GatewayError {
+  readonly code = 'OBO_INTERNAL'
+  constructor (message = 'The gateway failed unexpectedly; its log has the details under this correlation id') { super(message) }
+}
+
+export type KnownGatewayError =
+  | NoTokenError | InvalidTokenError | InsufficientScopeError | InsufficientClaimsError | ClientCapabilityRequiredError
+  | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
+  | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
+  | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
+
+export type ErrorCode = KnownGatewayError['code']
+
+/** The error class behind a code. */
+export type ErrorOf<C extends ErrorCode> = Extract<KnownGatewayError, { code: C }>

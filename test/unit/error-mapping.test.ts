@@ -1,43 +1,73 @@
 import t from 'tap'
 import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
-  BadRequestPathError, ConsentRequiredError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError,
-  InvalidTokenError, NoTokenError, RouteNotFoundError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError, ClientClosedRequestError
+  BadRequestError, BadRequestPathError, ClientCapabilityRequiredError, ClientClosedRequestError, ConsentRequiredError, DownstreamChallengeUnsupportedError,
+  GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, NoTokenError,
+  OverloadedError, RateLimitedError, RouteNotFoundError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError,
+  type ErrorCode, type ErrorOf
 } from '../../src/errors'
 import { errorResponse } from '../../src/http/error-response'
+import { ERROR_TABLE, refusalMetric, type RefusalMetric } from '../../src/http/error-table'
 
 const ctx = { instance: 'https://login.example', tenantId: 'contoso-tid', clientId: 'gw-client' }
 const BASE = 'Bearer realm="", authorization_uri="https://login.example/contoso-tid/oauth2/v2.0/authorize", client_id="gw-client"'
 
-t.test('each gateway error becomes DESIGN.md\'s status, challenge and body', async (t) => {
-  const rows: Array<[Error, number, string, string | undefined]> = [
-    [new NoTokenError(), 401, 'missing_token', BASE],
-    [new InvalidTokenError('expired'), 401, 'invalid_token', `${BASE}, error="invalid_token"`],
-    [new InsufficientScopeError('need', ['a', 'b']), 403, 'insufficient_scope', `${BASE}, error="insufficient_scope", scope="a b"`],
-    [new InsufficientScopeError('no apps', []), 403, 'insufficient_scope', `${BASE}, error="insufficient_scope"`],
-    [new InsufficientClaimsError('mfa', '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}', 'authcontext'), 401, 'insufficient_claims',
-      `${BASE}, error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19", cc_type="authcontext"`],
-    [new ConsentRequiredError('consent', ['api://x/Read']), 403, 'consent_required',
-      `${BASE}, error="insufficient_scope", scope="api://x/Read", proposedAction="consent", consentUri="https://login.example/contoso-tid/oauth2/v2.0/authorize?client_id=gw-client&response_type=code&response_mode=query&scope=offline_access%20api%3A%2F%2Fx%2FRead"`],
-    [new IdentityUnavailableError('down', 30), 503, 'identity_unavailable', undefined],
-    [new TokenAcquisitionError('bad secret'), 502, 'token_acquisition_failed', undefined],
-    [new UpstreamUnreachableError('refused'), 502, 'upstream_unreachable', undefined],
-    [new UpstreamTimeoutError('slow'), 504, 'upstream_timeout', undefined],
-    [new ClientClosedRequestError(), 499, 'client_closed_request', undefined],
-    [new BadRequestPathError('..'), 400, 'bad_path', undefined],
-    [new RouteNotFoundError('nope'), 404, 'not_found', undefined],
-    [Object.assign(new Error('Body is too large'), { statusCode: 413 }), 413, 'bad_request', undefined],
-    [new Error('secret internals'), 500, 'internal_error', undefined]
-  ]
-  for (const [err, status, error, challenge] of rows) {
+type Expected = [status: number, error: string, challenge: string | undefined, metric: RefusalMetric | undefined, headers?: Record<string, string>]
+
+/** One example and what the client sees for every code: a new code does not compile until it is here too. */
+const EVERY_CODE: { [C in ErrorCode]: [ErrorOf<C>, Expected] } = {
+  OBO_NO_TOKEN: [new NoTokenError(), [401, 'missing_token', BASE, { counter: 'validationFailures', reason: 'missing' }]],
+  OBO_INVALID_TOKEN: [new InvalidTokenError('expired', 'expired'), [401, 'invalid_token', `${BASE}, error="invalid_token"`, { counter: 'validationFailures', reason: 'expired' }]],
+  OBO_INSUFFICIENT_SCOPE: [new InsufficientScopeError('need', ['a', 'b']), [403, 'insufficient_scope', `${BASE}, error="insufficient_scope", scope="a b"`, { counter: 'validationFailures', reason: 'insufficient_scope' }]],
+  OBO_INSUFFICIENT_CLAIMS: [new InsufficientClaimsError('mfa', '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}', 'authcontext', 'route'), [401, 'insufficient_claims',
+    `${BASE}, error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19", cc_type="authcontext"`, { counter: 'claimsChallenges', kind: 'authcontext' }]],
+  OBO_CLIENT_CAPABILITY_REQUIRED: [new ClientCapabilityRequiredError('cp1'), [403, 'client_capability_required', undefined, { counter: 'validationFailures', reason: 'client_not_capable' }]],
+  OBO_DOWNSTREAM_CHALLENGE_UNSUPPORTED: [new DownstreamChallengeUnsupportedError('sign in'), [401, 'claims_challenge_unsupported', `${BASE}, error="invalid_token"`, { counter: 'claimsChallenges', kind: 'downstream_unsupported' }]],
+  OBO_CONSENT_REQUIRED: [new ConsentRequiredError('consent', ['api://x/Read']), [403, 'consent_required',
+    `${BASE}, error="insufficient_scope", scope="api://x/Read", proposedAction="consent", consentUri="https://login.example/contoso-tid/oauth2/v2.0/authorize?client_id=gw-client&response_type=code&response_mode=query&scope=offline_access%20api%3A%2F%2Fx%2FRead"`,
+    { counter: 'claimsChallenges', kind: 'consent' }]],
+  OBO_IDENTITY_UNAVAILABLE: [new IdentityUnavailableError('down', 30), [503, 'identity_unavailable', undefined, undefined, { 'retry-after': '30' }]],
+  OBO_GATEWAY_CREDENTIAL: [new GatewayCredentialError('refused'), [503, 'gateway_credential_invalid', undefined, undefined]],
+  OBO_TOKEN_ACQUISITION_FAILED: [new TokenAcquisitionError('bad scope'), [502, 'token_acquisition_failed', undefined, undefined]],
+  OBO_OVERLOADED: [new OverloadedError(10), [503, 'overloaded', undefined, undefined, { 'retry-after': '10' }]],
+  OBO_UPSTREAM_UNREACHABLE: [new UpstreamUnreachableError('refused'), [502, 'upstream_unreachable', undefined, undefined]],
+  OBO_UPSTREAM_TIMEOUT: [new UpstreamTimeoutError('slow'), [504, 'upstream_timeout', undefined, undefined]],
+  OBO_CLIENT_CLOSED_REQUEST: [new ClientClosedRequestError(), [499, 'client_closed_request', undefined, undefined]],
+  OBO_BAD_PATH: [new BadRequestPathError('..'), [400, 'bad_path', undefined, undefined]],
+  OBO_NOT_FOUND: [new RouteNotFoundError('nope'), [404, 'not_found', undefined, undefined]],
+  OBO_RATE_LIMITED: [new RateLimitedError('slow down'), [429, 'rate_limited', undefined, undefined]],
+  OBO_BAD_REQUEST: [new BadRequestError('Body is too large', 413), [413, 'bad_request', undefined, undefined]],
+  OBO_INTERNAL: [new InternalError(), [500, 'internal_error', undefined, undefined]]
+}
+
+t.test('every error code has its status, body, challenge and metric', async (t) => {
+  t.same(Object.keys(EVERY_CODE).sort(), Object.keys(ERROR_TABLE).sort(), 'the test covers every row')
+  for (const [code, [err, [status, error, challenge, metric, headers = {}]]] of Object.entries(EVERY_CODE)) {
+    t.equal(err.code, code)
     const res = errorResponse(err, ctx, 'corr')
-    t.equal(res.status, status, `${err.constructor.name} status`)
-    t.equal(res.body.error, error)
-    t.equal(res.body.correlation_id, 'corr')
-    t.equal(res.headers['www-authenticate'], challenge, `${err.constructor.name} challenge`)
+    t.equal(res.status, status, `${code} status`)
+    t.same(res.body, { error, error_description: err.message, correlation_id: 'corr' }, `${code} body`)
+    t.equal(res.headers['www-authenticate'], challenge, `${code} challenge`)
+    t.same(Object.fromEntries(Object.entries(res.headers).filter(([name]) => name !== 'www-authenticate')), headers, `${code} other headers`)
+    t.same(refusalMetric(err), metric, `${code} metric`)
   }
-  t.equal(errorResponse(new IdentityUnavailableError('down', 30), ctx, 'c').headers['retry-after'], '30')
-  t.notMatch(errorResponse(new Error('secret internals'), ctx, 'c').body.error_description, /secret/)
+})
+
+t.test('errors that are not the gateway\'s own: Fastify\'s client errors, the rate limiter, anything else', async (t) => {
+  const tooLarge = errorResponse(Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }), ctx, 'c')
+  t.same([tooLarge.status, tooLarge.body.error, tooLarge.body.error_description], [413, 'bad_request', 'Request body is too large'])
+  const limited = errorResponse(Object.assign(new Error('Rate limit exceeded, retry in 1 minute'), { statusCode: 429 }), ctx, 'c')
+  t.same([limited.status, limited.body.error], [429, 'rate_limited'])
+  for (const odd of [new Error('secret internals'), Object.assign(new Error('secret upstream'), { statusCode: 502 }), 'a string', null]) {
+    const res = errorResponse(odd, ctx, 'c')
+    t.same([res.status, res.body.error, res.headers], [500, 'internal_error', {}])
+    t.notMatch(res.body.error_description, /secret/)
+    t.equal(refusalMetric(odd), undefined)
+  }
+  t.same(refusalMetric(new InsufficientClaimsError('mfa', '{}')), { counter: 'claimsChallenges', kind: 'entra' }, 'claims Entra asked for')
+  t.same(refusalMetric(new InsufficientClaimsError('cae', '{}', undefined, 'downstream')), { counter: 'claimsChallenges', kind: 'downstream' })
+  t.same(refusalMetric(new InvalidTokenError('bad')), { counter: 'validationFailures', reason: 'invalid' })
+  t.equal(errorResponse(new InsufficientScopeError('no apps', []), ctx, 'c').headers['www-authenticate'], `${BASE}, error="insufficient_scope"`, 'no scope parameter without scopes')
 })
 
 t.test('challenge values are quoted safely', async (t) => {
