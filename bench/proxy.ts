@@ -344,7 +344,7 @@ async function main (): Promise<void> {
     children.push(gateway)
     const plain = await startChild('reply-from', ['reply-from', upstream.url], SUT_CPU)
     children.push(plain)
-    const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
+    const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
 
     const targets = [
       { name: 'gateway', url: gateway.url, pid: gateway.proc.pid },

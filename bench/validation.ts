@@ -67,7 +67,7 @@ async function main (): Promise<void> {
     nbf: now,
     exp: now + 3600
   }
-  const tokens = Array.from({ length: DISTINCT }, (_, i) => emulator.signToken(DEV_IDS.tenantId, { ...base, uti: `u${i}` }))
+  const tokens = Array.from({ length: DISTINCT }, (_, i) => emulator.keys.sign(DEV_IDS.tenantId, { ...base, uti: `u${i}` }))
   const keys = verificationKeys(await fetchJson(`${emulator.url}/${DEV_IDS.tenantId}/discovery/v2.0/keys`, agent))
   const publicKey = createPublicKey([...keys.values()][0]!.pem)
 

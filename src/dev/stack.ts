@@ -39,8 +39,8 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       clientId: DEV_IDS.sampleApi.clientId,
       identifierUri: DEV_IDS.sampleApi.identifierUri,
       ca: [emulator.caPem],
-      // A CAE-enabled resource: emulator.revokeSessions() makes it refuse older tokens like Graph does.
-      revocationTime: (tenantId, userObjectId) => emulator.revocationTime(tenantId, userObjectId)
+      // A CAE-enabled resource: emulator.sessions.revoke() makes it refuse older tokens like Graph does.
+      revocationTime: (tenantId, userObjectId) => emulator.sessions.revocationTime(tenantId, userObjectId)
     })
     started.push(sampleApi)
     const sampleApiUrl = await sampleApi.listen({ host, port: options.sampleApiPort ?? 8081 })

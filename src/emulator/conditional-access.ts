@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Directory } from './directory'
 import { EntraError, entraInstant } from './entra-errors'
 import type { MfaPolicy, MfaShape, SeedApplication, SeedTenant } from './seed-schema'
@@ -11,6 +12,8 @@ import type { MfaPolicy, MfaShape, SeedApplication, SeedTenant } from './seed-sc
  */
 
 export interface MfaPolicyHandle {
+  /** Names this policy for `remove(id)` (and `DELETE /_emulator/mfa-policies/{id}`); several policies may share a `policyId`. */
+  id: string
   /** The id the policy's claims name (`polids` / `capolids`). */
   policyId: string
   /** The claims request (JSON text) an OBO refusal carries. */
@@ -26,7 +29,7 @@ const DEFAULT_POLICY_IDS: Record<MfaShape, string> = {
   basic_action: '3e5e4b1c-7b0b-4f38-8a7d-4c2b8e1d9f00'
 }
 
-interface ActivePolicy { policy: MfaPolicy, shape: MfaShape, policyId: string, hits: number, removed: boolean }
+interface ActivePolicy { id: string, policy: MfaPolicy, shape: MfaShape, policyId: string, hits: number, removed: boolean }
 
 /** What a `claims` request asks of this emulator's user checks. */
 export interface SessionClaimsRequest {
@@ -76,15 +79,24 @@ export class ConditionalAccess {
   addMfaPolicy (policy: MfaPolicy): MfaPolicyHandle {
     const shape = policy.shape ?? 'basic_action'
     const policyId = policy.policyId ?? DEFAULT_POLICY_IDS[shape]
-    const active: ActivePolicy = { policy: { ...policy }, shape, policyId, hits: 0, removed: false }
+    const active: ActivePolicy = { id: randomUUID(), policy: { ...policy }, shape, policyId, hits: 0, removed: false }
     this.policies.push(active)
     this.knownPolicyIds.add(policyId.toLowerCase())
     return {
+      id: active.id,
       policyId,
       claims: mfaClaims(shape, policyId),
       remove: () => { active.removed = true },
       hits: () => active.hits
     }
+  }
+
+  /** Stops enforcing the policy with this id; false when there is none. */
+  removeMfaPolicy (id: string): boolean {
+    const found = this.policies.find((p) => p.id === id && !p.removed)
+    if (found === undefined) return false
+    found.removed = true
+    return true
   }
 
   clearMfaPolicies (): void {

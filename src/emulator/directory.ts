@@ -35,6 +35,11 @@ export class Directory {
     return tenant.users?.find((u) => u.username.toLowerCase() === key)
   }
 
+  userByObjectId (tenant: SeedTenant, objectId: string): SeedUser | undefined {
+    const key = objectId.toLowerCase()
+    return tenant.users?.find((u) => u.objectId.toLowerCase() === key)
+  }
+
   /** Where /organizations sends a username: the tenant that has the user. */
   tenantOfUser (username: string): SeedTenant | undefined {
     return this.seed.tenants.find((t) => this.user(t, username) !== undefined)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { EntraError } from './entra-errors'
 import type { FailureGrant, FailureRule } from './seed-schema'
 
@@ -31,13 +32,15 @@ export class RawAnswer {
 }
 
 export interface FailureHandle {
+  /** Names the rule for `remove(id)` (and `DELETE /_emulator/failures/{id}`). */
+  id: string
   /** Stops the failure (no-op when it already ran out). */
   remove: () => void
   /** How many requests it has failed (or delayed) so far. */
   hits: () => number
 }
 
-interface ActiveRule { rule: FailureRule, hits: number, removed: boolean }
+interface ActiveRule { id: string, rule: FailureRule, hits: number, removed: boolean }
 
 const MFA_ENROLL_CLAIMS = '{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}'
 const MFA_CA_CLAIMS = '{"access_token":{"capolids":{"essential":true,"values":["3e5e4b1c-7b0b-4f38-8a7d-4c2b8e1d9f00"]}}}'
@@ -47,12 +50,21 @@ export class FailureInjector {
   private readonly rules: ActiveRule[] = []
 
   add (rule: FailureRule): FailureHandle {
-    const active: ActiveRule = { rule: { ...rule }, hits: 0, removed: false }
+    const active: ActiveRule = { id: randomUUID(), rule: { ...rule }, hits: 0, removed: false }
     this.rules.push(active)
     return {
+      id: active.id,
       remove: () => { active.removed = true },
       hits: () => active.hits
     }
+  }
+
+  /** Stops the rule with this id; false when there is none (removed rules and ones that ran out included). */
+  remove (id: string): boolean {
+    const found = this.rules.find((r) => r.id === id && !r.removed)
+    if (found === undefined) return false
+    found.removed = true
+    return true
   }
 
   clear (): void {

@@ -4,6 +4,14 @@ import { createSigningKeys, type SigningKey } from './signing-keys'
 
 type Sign = (payload: Record<string, unknown>) => string
 
+/** Entra always publishes a key: retiring a tenant's only one is refused. */
+export class LastKeyError extends Error {
+  override name = 'LastKeyError'
+  constructor (readonly tenantId: string) {
+    super(`the signing key is tenant ${tenantId}'s only key; publish another one before retiring it`)
+  }
+}
+
 interface TenantKeys {
   keys: SigningKey[]
   /** v2 tokens carry only `kid`; v1 tokens carry `x5t` as well (Entra's documented difference). */
@@ -26,11 +34,31 @@ export class Keyring {
    * now on, and the key that signed until now disappears from the JWKS. Returns the new key's kid.
    */
   async rotate (tenantId: string): Promise<string> {
+    const previous = signingKeyOf(this.tenantKeys(tenantId).keys)
+    const kid = await this.publish(tenantId)
+    this.retire(tenantId, previous.kid)
+    return kid
+  }
+
+  /** An announced rollover's first half: a new key signs from now on, the others stay published. Returns its kid. */
+  async publish (tenantId: string): Promise<string> {
     const current = this.tenantKeys(tenantId)
     const [fresh] = await createSigningKeys(1)
     if (fresh === undefined) throw new Error('no key generated')
-    this.byTenant.set(tenantId, tenantKeys([fresh, ...current.keys.slice(1)]))
+    this.byTenant.set(tenantId, tenantKeys([fresh, ...current.keys]))
     return fresh.kid
+  }
+
+  /**
+   * Withdraws a key from the JWKS; tokens it signed no longer verify. When it was the signing key,
+   * the next published one signs. False when the tenant has no such key; a tenant's last key stays.
+   */
+  retire (tenantId: string, kid: string): boolean {
+    const current = this.tenantKeys(tenantId)
+    if (!current.keys.some((k) => k.kid === kid)) return false
+    if (current.keys.length === 1) throw new LastKeyError(tenantId)
+    this.byTenant.set(tenantId, tenantKeys(current.keys.filter((k) => k.kid !== kid)))
+    return true
   }
 
   keys (tenantId: string): SigningKey[] {

@@ -5,14 +5,15 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { prepareTls } from './ca'
 import { ClientAssertionVerifier } from './client-assertions'
-import { ConditionalAccess, type MfaPolicyHandle } from './conditional-access'
+import { ConditionalAccess } from './conditional-access'
+import { createControls, type EmulatorControls } from './controls'
 import { Directory } from './directory'
-import { FailureInjector, type FailureHandle } from './failure-rules'
+import { FailureInjector } from './failure-rules'
 import { Keyring } from './keyring'
 import { MANAGED_IDENTITY_PATH, type ManagedIdentityRequestRecord } from './managed-identity'
 import { defaultSeed } from './default-seed'
 import { parseSeed } from './seed'
-import type { EmulatorSeed, FailureRule, MfaPolicy } from './seed-schema'
+import type { EmulatorSeed } from './seed-schema'
 import { buildServer } from './server'
 import type { TokenRequestRecord } from './token-endpoint'
 import { TokenIssuer } from './tokens'
@@ -34,54 +35,34 @@ export interface EmulatorOptions {
   publicUrl?: string
 }
 
-export interface RunningEmulator {
+/** Hosted Kubernetes-style OIDC issuers (seed `workloadIssuers`), for workload identity federation. */
+export interface WorkloadControls {
+  /** A service account token from a hosted issuer (default: the first one). */
+  serviceAccountToken: (request: ServiceAccountTokenRequest) => string
+  /** The issuer URL (`iss`) of a hosted issuer; default the first one. */
+  issuerUrl: (name?: string) => string
+}
+
+/**
+ * A running emulator. Besides where it is and what it trusts, the handle groups what a test can
+ * change or read at run time by what it acts on (the HTTP control API under `/_emulator/` offers
+ * the same): `failures`, `sessions`, `mfa`, `keys`, `records`, `workloads`.
+ */
+export interface RunningEmulator extends EmulatorControls {
   /** e.g. https://127.0.0.1:53211, no trailing slash: the authority "instance". */
   url: string
   /** '127.0.0.1:53211', what msal-node needs in knownAuthorities. */
   host: string
   /** The port it listens on (differs from the URL's behind a publicUrl). */
   port: number
+  /** The CA that issued the emulator's TLS certificate (PEM file; trust it, e.g. NODE_EXTRA_CA_CERTS). */
   caFile: string
   caPem: string
   seed: EmulatorSeed
-  /** Signs an arbitrary payload with the tenant's current signing key (tests use this for expired / odd tokens). */
-  signToken (tenantId: string, payload: Record<string, unknown>, header?: Record<string, unknown>): string
-  /** Every token request received, oldest first (tests assert "Entra was called N times"). */
-  tokenRequests (): TokenRequestRecord[]
-  /** Rolls the tenant's signing key over: a new key signs and is published, the old signing key is withdrawn. Returns the new kid. */
-  rotateKeys (tenantId: string): Promise<string>
-  /** How many times each tenant's JWKS was fetched (tests assert refetch behaviour). */
-  jwksFetches (tenantId: string): number
-  /** Makes matching token requests fail (or wait) the way Entra does; the handle removes it. */
-  injectFailure (rule: FailureRule): FailureHandle
-  /** Removes every injected failure, the seed's included (MFA policies stay: see clearMfaPolicies). */
-  clearFailures (): void
-  /**
-   * Revokes the user's sessions (an admin's "revoke sessions", a password reset): returns the
-   * revocation time in seconds. Tokens issued before it are refused as OBO assertions with
-   * interaction_required + AADSTS50173 + `nbf` claims; a new sign-in gets tokens issued at or after it.
-   */
-  revokeSessions (tenantId: string, userObjectId: string): number
-  /** The user's latest revocation time (seconds), what a CAE-enabled resource compares `iat` with. */
-  revocationTime (tenantId: string, userObjectId: string): number | undefined
-  /**
-   * A conditional-access style policy: OBO requests for `resource` (client id or identifier URI)
-   * fail with MFA claims (interaction_required/50079/polids or basic_action/50076/capolids) unless
-   * the assertion's `amr` has `mfa`. A sign-in whose claims request names the policy id gets
-   * `amr: ['pwd', 'mfa']`, and OBO tokens carry the assertion's `amr` through.
-   */
-  requireMfa (policy: MfaPolicy): MfaPolicyHandle
-  /** Removes every MFA policy, the seed's included. */
-  clearMfaPolicies (): void
-  /** A service account token from a hosted Kubernetes-style issuer (seed `workloadIssuers`). */
-  mintServiceAccountToken (request: ServiceAccountTokenRequest): string
-  /** The issuer URL (`iss`) of a hosted workload issuer; default the first one. */
-  workloadIssuerUrl (name?: string): string
+  workloads: WorkloadControls
   /** App Service style managed identity endpoint: set IDENTITY_ENDPOINT and IDENTITY_HEADER to these. */
   managedIdentity: { endpoint: string, header: string }
-  /** Every managed identity token request, oldest first. */
-  managedIdentityRequests (): ManagedIdentityRequestRecord[]
-  close (): Promise<void>
+  close: () => Promise<void>
 }
 
 export async function startEmulator (options: EmulatorOptions = {}): Promise<RunningEmulator> {
@@ -99,16 +80,17 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   ])
 
   const requests: TokenRequestRecord[] = []
+  const miRequests: ManagedIdentityRequestRecord[] = []
   const jwksFetches = new Map<string, number>()
   const issuer = new TokenIssuer(keyring, { url: () => url, lifetimeSeconds: options.tokenLifetimeSeconds ?? 3600 })
   const failures = new FailureInjector()
   for (const rule of seed.failures ?? []) failures.add(rule)
   const conditionalAccess = new ConditionalAccess(directory)
   for (const policy of seed.mfaPolicies ?? []) conditionalAccess.addMfaPolicy(policy)
+  const controls = createControls({ directory, keyring, failures, conditionalAccess, tokenRequests: requests, managedIdentityRequests: miRequests, jwksFetches })
   // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
   const outbound = createHttpsAgent({ ca: [tls.caPem] })
   const identityHeader = randomBytes(24).toString('base64url')
-  const miRequests: ManagedIdentityRequestRecord[] = []
   const app = buildServer({
     tls,
     logger: options.logger ?? false,
@@ -137,35 +119,12 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     caFile: tls.caFile,
     caPem: tls.caPem,
     seed,
-    signToken: (tenantId, payload, header) => {
-      const tenant = directory.tenant(tenantId)
-      if (tenant === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
-      return keyring.signRaw(tenant.id, payload, header)
+    ...controls,
+    workloads: {
+      serviceAccountToken: (request) => workloadIssuers.mint(request),
+      issuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? '')
     },
-    tokenRequests: () => requests.map((r) => ({ ...r })),
-    rotateKeys: async (tenantId) => {
-      const tenant = directory.tenant(tenantId)
-      if (tenant === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
-      return await keyring.rotate(tenant.id)
-    },
-    jwksFetches: (tenantId) => jwksFetches.get(tenantId) ?? 0,
-    injectFailure: (rule) => failures.add(rule),
-    clearFailures: () => { failures.clear() },
-    revokeSessions: (tenantId, userObjectId) => {
-      const tenant = directory.tenant(tenantId)
-      if (tenant === undefined) throw new Error(`no tenant '${tenantId}' in this emulator`)
-      return conditionalAccess.revoke(tenant.id, userObjectId)
-    },
-    revocationTime: (tenantId, userObjectId) => {
-      const tenant = directory.tenant(tenantId)
-      return tenant === undefined ? undefined : conditionalAccess.revocationTime(tenant.id, userObjectId)
-    },
-    requireMfa: (policy) => conditionalAccess.addMfaPolicy(policy),
-    clearMfaPolicies: () => { conditionalAccess.clearMfaPolicies() },
-    mintServiceAccountToken: (request) => workloadIssuers.mint(request),
-    workloadIssuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? ''),
     managedIdentity: { endpoint: `${url}${MANAGED_IDENTITY_PATH}`, header: identityHeader },
-    managedIdentityRequests: () => miRequests.map((r) => ({ ...r })),
     close: async () => {
       await app.close()
       await outbound.close()

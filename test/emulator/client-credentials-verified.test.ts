@@ -2,7 +2,7 @@ import { randomUUID, sign as signWith, createPrivateKey, constants as cryptoCons
 import t from 'tap'
 import { request } from 'undici'
 import { ConfidentialClientApplication } from '@azure/msal-node'
-import { DEV_IDS, createClientCertificate, defaultSeed, startEmulator, type ClientCertificate, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
+import { DEV_IDS, createClientCertificate, defaultSeed, startEmulator, type ClientCertificate, type EmulatorSeed, type RunningEmulator, type ServiceAccountTokenRequest } from '../../src/emulator'
 import { MsalKit, jwtClaims } from '../helpers/msal-clients'
 
 const ITEMS_READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
@@ -130,14 +130,14 @@ t.test('certificate credential refusals, each with Entra\'s code', async (t) => 
 })
 
 t.test('federated credential from the hosted Kubernetes issuer: discovery, JWKS and matching', async (t) => {
-  const issuer = emulator.workloadIssuerUrl('cluster-a')
+  const issuer = emulator.workloads.issuerUrl('cluster-a')
   t.equal(issuer, `${emulator.url}/k8s/cluster-a`)
   const discovery = await request(`${issuer}/.well-known/openid-configuration`, { dispatcher: kit.agent })
   t.match(await discovery.body.json(), { issuer, jwks_uri: `${issuer}/openid/v1/jwks` })
 
   let reads = 0
   const config = kit.config(DEV_IDS.gateway.clientId)
-  config.auth.clientAssertion = async () => { reads++; return emulator.mintServiceAccountToken({ subject: SA_SUBJECT }) }
+  config.auth.clientAssertion = async () => { reads++; return emulator.workloads.serviceAccountToken({ subject: SA_SUBJECT }) }
   const client = new ConfidentialClientApplication(config)
   const app = await client.acquireTokenByClientCredential({ scopes: [SAMPLE_DEFAULT], skipCache: true })
   t.match(jwtClaims(app?.accessToken ?? ''), { azp: DEV_IDS.gateway.clientId, roles: [DEV_IDS.sampleApi.appRole] })
@@ -146,7 +146,7 @@ t.test('federated credential from the hosted Kubernetes issuer: discovery, JWKS 
   t.equal(jwtClaims(obo?.accessToken ?? '').oid, DEV_IDS.alice.objectId)
   t.equal(reads, 2, 'msal-node asks for an assertion for every token request')
 
-  const token = (r: Parameters<RunningEmulator['mintServiceAccountToken']>[0]): string => emulator.mintServiceAccountToken(r)
+  const token = (r: ServiceAccountTokenRequest): string => emulator.workloads.serviceAccountToken(r)
   const cases: Array<[string, string, number]> = [
     ['another subject', token({ subject: 'system:serviceaccount:gateway:someone-else' }), 700213],
     ['another issuer', token({ subject: SA_SUBJECT, issuer: 'cluster-b' }), 700211],
@@ -180,12 +180,12 @@ t.test('managed identity endpoint (App Service style) and its token as a federat
   t.equal(jwtClaims(String(other.body.access_token)).sub, UNTRUSTED_MI.objectId, 'no client_id: the system-assigned identity')
   t.match(await postToken(withAssertion(String(other.body.access_token))), { status: 401, body: { error_codes: [700213] } }, 'an identity with no federated credential on the app')
   const now = Math.floor(Date.now() / 1000)
-  const userToken = emulator.signToken(DEV_IDS.tenantId, { iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`, sub: MI.objectId, aud: 'api://AzureADTokenExchange', oid: MI.objectId, scp: 'x', exp: now + 600, nbf: now })
+  const userToken = emulator.keys.sign(DEV_IDS.tenantId, { iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`, sub: MI.objectId, aud: 'api://AzureADTokenExchange', oid: MI.objectId, scp: 'x', exp: now + 600, nbf: now })
   t.match(await postToken(withAssertion(userToken)), { status: 401, body: { error_codes: [700229] } }, 'only app-only tokens from an Entra issuer')
 
   t.match(await get({ resource: 'api://AzureADTokenExchange' }, {}), { status: 401 }, 'no X-IDENTITY-HEADER')
   t.match(await get({ resource: 'api://AzureADTokenExchange', client_id: randomUUID() }), { status: 400, body: { message: /Unable to load the proper Managed Identity/ } })
   t.match(await get({ resource: 'api://nothing-here' }), { status: 400, body: { error: 'invalid_resource' } })
   t.match(await get({ resource: DEV_IDS.sampleApi.identifierUri, client_id: MI.clientId }), { status: 200 }, 'tokens for seeded resources too')
-  t.ok(emulator.managedIdentityRequests().length >= 6, 'the endpoint records its requests')
+  t.ok(emulator.records.managedIdentityRequests().length >= 6, 'the endpoint records its requests')
 })

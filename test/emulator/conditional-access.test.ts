@@ -16,9 +16,9 @@ t.test('session revocation, nbf claims requests and MFA policies, through real m
 
   await t.test('revokeSessions: older assertions get interaction_required + AADSTS50173 + nbf claims; a new sign-in works', async (t) => {
     const old = (await kit.signIn()).accessToken
-    t.equal(emulator.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), undefined)
-    const revokedAt = emulator.revokeSessions(DEV_IDS.tenantName, DEV_IDS.alice.objectId)
-    t.equal(emulator.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), revokedAt, 'by tenant name or id')
+    t.equal(emulator.sessions.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), undefined)
+    const revokedAt = emulator.sessions.revoke(DEV_IDS.tenantName, DEV_IDS.alice.objectId)
+    t.equal(emulator.sessions.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), revokedAt, 'by tenant name or id')
     t.ok(Number(jwtClaims(old).iat) < revokedAt)
     await t.rejects(obo(old), {
       name: 'InteractionRequiredAuthError',
@@ -27,17 +27,17 @@ t.test('session revocation, nbf claims requests and MFA policies, through real m
       errorMessage: /AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed/,
       claims: `{"access_token":{"nbf":{"essential":true, "value":"${revokedAt}"}}}`
     })
-    t.match(emulator.tokenRequests().at(-1), { status: 400, errorCode: 50173, userObjectId: DEV_IDS.alice.objectId })
+    t.match(emulator.records.tokenRequests().at(-1), { status: 400, errorCode: 50173, userObjectId: DEV_IDS.alice.objectId })
 
     const fresh = await kit.signIn()
     t.ok(Number(jwtClaims(fresh.accessToken).iat) >= revokedAt && Number(jwtClaims(fresh.accessToken).nbf) >= revokedAt, 'issued at or after the revocation')
     const downstream = await obo(fresh.accessToken)
     t.ok(Number(jwtClaims(downstream!.accessToken).iat) >= revokedAt)
 
-    const again = emulator.revokeSessions(DEV_IDS.tenantId, DEV_IDS.alice.objectId)
+    const again = emulator.sessions.revoke(DEV_IDS.tenantId, DEV_IDS.alice.objectId)
     t.ok(again > Number(jwtClaims(fresh.accessToken).iat), 'a second revocation postdates every token issued before it, even within the same second')
     await t.rejects(obo(fresh.accessToken), { name: 'InteractionRequiredAuthError', errorNo: 50173 })
-    t.throws(() => emulator.revokeSessions('nowhere', DEV_IDS.alice.objectId), /no tenant/)
+    t.throws(() => emulator.sessions.revoke('nowhere', DEV_IDS.alice.objectId), /no tenant/)
   })
 
   await t.test('an nbf claims request: the OBO assertion must not be older, and tokens are not issued before it', async (t) => {
@@ -62,7 +62,7 @@ t.test('session revocation, nbf claims requests and MFA policies, through real m
     const aliceToken = (await kit.signIn()).accessToken
     t.ok(await obo(aliceToken), 'not for alice')
 
-    const policy = emulator.requireMfa({ resource: DEV_IDS.sampleApi.identifierUri })
+    const policy = emulator.mfa.require({ resource: DEV_IDS.sampleApi.identifierUri })
     t.equal(policy.policyId, '3e5e4b1c-7b0b-4f38-8a7d-4c2b8e1d9f00', 'the fixtures\' policy id by default')
     await t.rejects(obo(aliceToken), { name: 'InteractionRequiredAuthError', errorCode: 'invalid_grant', subError: 'basic_action', errorNo: 50076, claims: policy.claims })
     t.equal(policy.hits(), 1)
@@ -75,7 +75,7 @@ t.test('session revocation, nbf claims requests and MFA policies, through real m
 
     policy.remove()
     t.ok(await obo(aliceToken), 'removed')
-    emulator.clearMfaPolicies()
+    emulator.mfa.clear()
     t.ok(await obo(bobToken), 'the seed\'s policy cleared too')
   })
 

@@ -92,13 +92,13 @@ t.test('JWKS: two keys, kid = x5t = thumbprint, x5c verifies, issuer template', 
   t.same((await getJson(`/${DEV_IDS.tenantName}/discovery/keys`)).body.keys, keys, 'v1 keys path serves the same keys')
   t.same(((await getJson('/common/discovery/v2.0/keys')).body.keys as Jwk[]).map((k) => k.kid), keys.map((k) => k.kid), 'common lists every tenant key')
 
-  const token = emulator.signToken(DEV_IDS.tenantName, { hello: 'world' }, { typ: 'at+jwt' })
+  const token = emulator.keys.sign(DEV_IDS.tenantName, { hello: 'world' }, { typ: 'at+jwt' })
   t.same(jwtClaims(token), { hello: 'world' }, 'signToken adds nothing to the payload')
   t.match(jwtHeader(token), { alg: 'RS256', typ: 'at+jwt', kid: keys[0]?.kid })
   const [header, payload, signature] = token.split('.')
   const verified = createVerify('RSA-SHA256').update(`${header}.${payload}`).verify(createPublicKey({ key: { kty: 'RSA', n: keys[0]?.n ?? '', e: 'AQAB' }, format: 'jwk' }), Buffer.from(signature ?? '', 'base64url'))
   t.ok(verified, 'the token verifies with the first published key')
-  t.throws(() => emulator.signToken('fabrikam', {}), /no tenant 'fabrikam'/)
+  t.throws(() => emulator.keys.sign('fabrikam', {}), /no tenant 'fabrikam'/)
 })
 
 t.test('unknown paths answer 404 JSON', async (t) => {
@@ -267,11 +267,11 @@ t.test('key rollover at run time: the new key signs and is published, the old si
   t.teardown(() => ownKit.close())
   const keysPath = `/${DEV_IDS.tenantId}/discovery/v2.0/keys`
   const before = (await request(`${own.url}${keysPath}`, { dispatcher: ownKit.agent }).then((r) => r.body.json()) as { keys: Jwk[] }).keys.map((k) => k.kid)
-  t.equal(own.jwksFetches(DEV_IDS.tenantId), 1)
-  const fresh = await own.rotateKeys(DEV_IDS.tenantName)
+  t.equal(own.keys.jwksFetches(DEV_IDS.tenantId), 1)
+  const fresh = await own.keys.rotate(DEV_IDS.tenantName)
   const after = (await request(`${own.url}${keysPath}`, { dispatcher: ownKit.agent }).then((r) => r.body.json()) as { keys: Jwk[] }).keys.map((k) => k.kid)
   t.same(after, [fresh, before[1]], 'new key first, the other key kept, the old signing key gone')
   t.notOk(after.includes(before[0]!))
-  t.equal(own.jwksFetches(DEV_IDS.tenantId), 2)
+  t.equal(own.keys.jwksFetches(DEV_IDS.tenantId), 2)
   t.equal(jwtHeader((await ownKit.signIn()).accessToken).kid, fresh, 'tokens are signed with the new key')
 })

@@ -25,7 +25,7 @@ t.teardown(async () => {
   await kit.close()
   await emulator.close()
 })
-t.afterEach(() => { emulator.clearFailures() })
+t.afterEach(() => { emulator.failures.clear() })
 
 const obo = async (assertion: string, scopes = [ITEMS_READ]): Promise<unknown> =>
   await kit.confidentialClient().acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes, skipCache: true })
@@ -41,68 +41,68 @@ async function rawObo (assertion: string): Promise<{ status: number, headers: Re
 }
 
 t.test('each failure kind reaches msal-node in Entra\'s shape', async (t) => {
-  emulator.injectFailure({ grant: 'obo', kind: 'mfa_interaction_required', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'mfa_interaction_required', times: 1 })
   await t.rejects(obo(aliceToken), { name: 'InteractionRequiredAuthError', errorCode: 'interaction_required', errorNo: 50079, claims: '{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}' })
-  emulator.injectFailure({ grant: 'obo', kind: 'mfa_basic_action', times: 1, claims: '{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}' })
+  emulator.failures.inject({ grant: 'obo', kind: 'mfa_basic_action', times: 1, claims: '{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}' })
   await t.rejects(obo(aliceToken), { name: 'InteractionRequiredAuthError', errorCode: 'invalid_grant', subError: 'basic_action', errorNo: 50076, claims: '{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}' })
-  emulator.injectFailure({ grant: 'obo', kind: 'consent_required', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'consent_required', times: 1 })
   await t.rejects(obo(aliceToken), { name: 'InteractionRequiredAuthError', errorCode: 'invalid_grant', subError: 'consent_required', errorNo: 65001 })
-  emulator.injectFailure({ grant: 'obo', kind: 'invalid_scope', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'invalid_scope', times: 1 })
   await t.rejects(obo(aliceToken), { name: 'ServerError', errorCode: 'invalid_scope', errorNo: 70011 })
-  emulator.injectFailure({ grant: 'obo', kind: 'invalid_client_secret', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'invalid_client_secret', times: 1 })
   await t.rejects(obo(aliceToken), { name: 'ServerError', errorCode: 'invalid_client', errorNo: 7000215 })
   t.equal(await obo(aliceToken).then(() => 'ok'), 'ok', 'times: 1 each, so the next request succeeds')
 
-  emulator.injectFailure({ grant: 'obo', kind: 'throttled', retryAfterSeconds: 9, times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'throttled', retryAfterSeconds: 9, times: 1 })
   const throttled = await rawObo(aliceToken)
   t.equal(throttled.status, 429)
   t.equal(throttled.headers['retry-after'], '9')
   t.match(throttled.body, { error: 'temporarily_unavailable', error_codes: [50196], error_description: /^AADSTS50196: The server terminated an operation because it encountered a client request loop/ })
-  emulator.injectFailure({ grant: 'obo', kind: 'throttled', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'throttled', times: 1 })
   await t.rejects(obo(aliceToken), { name: 'EntraUnavailableError', reason: 'throttled', status: 429, retryAfterSeconds: 7, errorNo: 50196 }, 'through the project network client: a 429 never reaches msal\'s throttling')
 
-  emulator.injectFailure({ grant: 'obo', kind: 'server_error', times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'server_error', times: 1 })
   t.match(await rawObo(aliceToken), { status: 500, body: { error: 'server_error' } })
-  emulator.injectFailure({ grant: 'obo', kind: 'server_error', status: 503, retryAfterSeconds: 3, times: 1 })
+  emulator.failures.inject({ grant: 'obo', kind: 'server_error', status: 503, retryAfterSeconds: 3, times: 1 })
   t.match(await rawObo(aliceToken), { status: 503, headers: { 'retry-after': '3' }, body: { error: 'temporarily_unavailable' } })
 
-  const slow = emulator.injectFailure({ grant: 'obo', kind: 'slow', delayMs: 50, times: 1 })
+  const slow = emulator.failures.inject({ grant: 'obo', kind: 'slow', delayMs: 50, times: 1 })
   t.match(await rawObo(aliceToken), { status: 200 }, 'slow answers normally, late')
   t.equal(slow.hits(), 1)
-  t.match(emulator.tokenRequests().at(-1), { failure: 'slow', status: 200 })
+  t.match(emulator.records.tokenRequests().at(-1), { failure: 'slow', status: 200 })
 })
 
 t.test('rules match by user, client, scope and grant; handles remove them', async (t) => {
-  const bobOnly = emulator.injectFailure({ userObjectId: DEV_IDS.bob.objectId, kind: 'mfa_basic_action' })
+  const bobOnly = emulator.failures.inject({ userObjectId: DEV_IDS.bob.objectId, kind: 'mfa_basic_action' })
   await t.rejects(obo(bobToken), { name: 'InteractionRequiredAuthError', subError: 'basic_action' })
   t.ok(await obo(aliceToken), 'alice is not affected')
   t.equal(bobOnly.hits(), 1)
   bobOnly.remove()
   t.ok(await obo(bobToken), 'removed')
 
-  emulator.injectFailure({ username: DEV_IDS.alice.username, grant: 'password', kind: 'invalid_client_secret' })
+  emulator.failures.inject({ username: DEV_IDS.alice.username, grant: 'password', kind: 'invalid_client_secret' })
   await t.rejects(kit.signIn(), { name: 'ServerError', errorNo: 7000215 }, 'password grant, by username')
   t.ok(await kit.signIn({ username: DEV_IDS.bob.username, password: DEV_IDS.bob.password }))
-  emulator.clearFailures()
+  emulator.failures.clear()
 
-  emulator.injectFailure({ scope: `${DEV_IDS.sampleApi.identifierUri}/Items.Write`, kind: 'consent_required' })
+  emulator.failures.inject({ scope: `${DEV_IDS.sampleApi.identifierUri}/Items.Write`, kind: 'consent_required' })
   t.ok(await obo(aliceToken), 'another scope')
   await t.rejects(obo(aliceToken, [`${DEV_IDS.sampleApi.identifierUri}/Items.Write`]), { name: 'InteractionRequiredAuthError', errorNo: 65001 })
-  emulator.clearFailures()
+  emulator.failures.clear()
 
-  emulator.injectFailure({ clientId: DEV_IDS.daemon.clientId, grant: 'client_credentials', kind: 'server_error', status: 503 })
+  emulator.failures.inject({ clientId: DEV_IDS.daemon.clientId, grant: 'client_credentials', kind: 'server_error', status: 503 })
   await t.rejects(kit.appToken(), { name: 'EntraUnavailableError', reason: 'server_error', status: 503 })
   t.ok(await kit.appToken({ clientId: DEV_IDS.gateway.clientId, clientSecret: DEV_IDS.gateway.secret, scopes: [`${DEV_IDS.sampleApi.identifierUri}/.default`] }), 'another client')
 })
 
 t.test('token requests are counted by grant, client and user', async (t) => {
-  const before = emulator.tokenRequests().length
+  const before = emulator.records.tokenRequests().length
   await obo(aliceToken)
   await obo(bobToken)
   await kit.appToken()
-  emulator.injectFailure({ userObjectId: DEV_IDS.bob.objectId, kind: 'throttled', times: 1 })
+  emulator.failures.inject({ userObjectId: DEV_IDS.bob.objectId, kind: 'throttled', times: 1 })
   await t.rejects(obo(bobToken))
-  const seen = emulator.tokenRequests().slice(before)
+  const seen = emulator.records.tokenRequests().slice(before)
   t.match(seen, [
     { grantType: JWT_BEARER, clientId: DEV_IDS.gateway.clientId, userObjectId: DEV_IDS.alice.objectId, status: 200 },
     { grantType: JWT_BEARER, clientId: DEV_IDS.gateway.clientId, userObjectId: DEV_IDS.bob.objectId, status: 200 },
@@ -119,7 +119,7 @@ t.test('failures from the seed are active from the start', async (t) => {
   t.teardown(() => seededKit.close())
   await t.rejects(seededKit.signIn({ username: DEV_IDS.bob.username, password: DEV_IDS.bob.password }), { name: 'InteractionRequiredAuthError', errorCode: 'interaction_required', claims: /polids/ })
   t.ok(await seededKit.signIn())
-  seeded.clearFailures()
+  seeded.failures.clear()
   t.ok(await seededKit.signIn({ username: DEV_IDS.bob.username, password: DEV_IDS.bob.password }))
   t.throws(() => startEmulatorSync({ failures: [{ kind: 'nonsense' }] }), /failures\[0\]\.kind/)
 })
@@ -154,7 +154,7 @@ t.test('every token-error fixture, served by the emulator, through msal-node and
       continue
     }
     const body = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as Record<string, unknown>
-    emulator.injectFailure({ grant: 'obo', kind: 'response', status: expected.status, body, headers: expected.status === 429 ? { 'retry-after': '7' } : {}, times: 1 })
+    emulator.failures.inject({ grant: 'obo', kind: 'response', status: expected.status, body, headers: expected.status === 429 ? { 'retry-after': '7' } : {}, times: 1 })
     const err = await obo(aliceToken).then(() => undefined, (e: unknown) => e as Record<string, unknown>)
     t.ok(err, `${file}: refused`)
     t.equal(err?.name, expected.msal, `${file}: msal-node raises ${expected.msal}`)

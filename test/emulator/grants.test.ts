@@ -94,7 +94,7 @@ t.test('password grant refusals', async (t) => {
 
 t.test('on-behalf-of through msal-node', async (t) => {
   const user = await kit.signIn()
-  const before = emulator.tokenRequests().length
+  const before = emulator.records.tokenRequests().length
   const gateway = kit.confidentialClient()
   const result = await gateway.acquireTokenOnBehalfOf({ oboAssertion: user.accessToken, scopes: [ITEMS_READ] })
   t.ok(result)
@@ -116,7 +116,7 @@ t.test('on-behalf-of through msal-node', async (t) => {
 
   const again = await gateway.acquireTokenOnBehalfOf({ oboAssertion: user.accessToken, scopes: [ITEMS_READ] })
   t.equal(again?.accessToken, result?.accessToken, 'msal served the second call from its cache')
-  const obo = emulator.tokenRequests().slice(before)
+  const obo = emulator.records.tokenRequests().slice(before)
   t.equal(obo.length, 1, 'the emulator saw one token request')
   t.match(obo[0], { grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer', clientId: DEV_IDS.gateway.clientId, tenantId: DEV_IDS.tenantId, at: Number })
 
@@ -138,7 +138,7 @@ t.test('on-behalf-of refusals surface through msal-node with Entra codes', async
   const gateway = kit.confidentialClient()
   const now = Math.floor(Date.now() / 1000)
 
-  const expired = emulator.signToken(DEV_IDS.tenantId, { ...jwtClaims(user.accessToken), iat: now - 7200, nbf: now - 7200, exp: now - 60 })
+  const expired = emulator.keys.sign(DEV_IDS.tenantId, { ...jwtClaims(user.accessToken), iat: now - 7200, nbf: now - 7200, exp: now - 60 })
   await t.rejects(gateway.acquireTokenOnBehalfOf({ oboAssertion: expired, scopes: [ITEMS_READ] }),
     { errorCode: 'invalid_grant', message: /AADSTS500133: Assertion is not within its valid time range/ })
 
@@ -155,7 +155,7 @@ t.test('on-behalf-of refusals surface through msal-node with Entra codes', async
   await t.rejects(gateway.acquireTokenOnBehalfOf({ oboAssertion: `${header}.${payload}.${flipped}`, scopes: [ITEMS_READ] }),
     { errorCode: 'invalid_grant', message: /AADSTS50013: Assertion failed signature validation/ })
 
-  const unknownKey = emulator.signToken(DEV_IDS.tenantId, jwtClaims(user.accessToken), { kid: 'not-a-published-key' })
+  const unknownKey = emulator.keys.sign(DEV_IDS.tenantId, jwtClaims(user.accessToken), { kid: 'not-a-published-key' })
   await t.rejects(gateway.acquireTokenOnBehalfOf({ oboAssertion: unknownKey, scopes: [ITEMS_READ] }),
     { errorCode: 'invalid_grant', message: /AADSTS50013: .*The key was not found/ })
 
@@ -196,7 +196,7 @@ t.test('error bodies have the exact fields of the Entra fixtures', { skip: fixtu
   const cases: Array<[string, Record<string, string>, number]> = [
     ['token-error-invalid-client-secret.json', { grant_type: 'client_credentials', client_id: DEV_IDS.daemon.clientId, client_secret: 'wrong', scope: `${DEV_IDS.gateway.identifierUri}/.default` }, 401],
     ['token-error-invalid-scope.json', { grant_type: 'client_credentials', client_id: DEV_IDS.daemon.clientId, client_secret: DEV_IDS.daemon.secret, scope: 'https://example.contoso.com/.default' }, 400],
-    ['token-error-assertion-expired.json', obo(emulator.signToken(DEV_IDS.tenantId, { ...jwtClaims(user.accessToken), exp: now - 2 })), 400],
+    ['token-error-assertion-expired.json', obo(emulator.keys.sign(DEV_IDS.tenantId, { ...jwtClaims(user.accessToken), exp: now - 2 })), 400],
     ['token-error-assertion-wrong-audience.json', obo((await kit.signIn({ scopes: [ITEMS_READ] })).accessToken), 400],
     ['token-error-app-only-assertion.json', obo((await kit.appToken()).accessToken), 400]
   ]
@@ -274,6 +274,6 @@ t.test('multi-tenant token endpoints find the tenant like Entra', async (t) => {
   t.match(await postToken({ grant_type: 'client_credentials', client_id: DEV_IDS.daemon.clientId, client_secret: DEV_IDS.daemon.secret, scope: `${DEV_IDS.gateway.identifierUri}/.default` }, {}, 'common'),
     { status: 400, body: { error: 'invalid_request' } }, 'client credentials need a tenant')
   t.match(await postToken(obo('garbage'), {}, 'organizations'), { status: 400, body: { error_codes: [50027] } })
-  t.match(await postToken(obo(emulator.signToken(DEV_IDS.tenantId, { tid: '11111111-2222-4333-8444-555555555555' })), {}, 'organizations'),
+  t.match(await postToken(obo(emulator.keys.sign(DEV_IDS.tenantId, { tid: '11111111-2222-4333-8444-555555555555' })), {}, 'organizations'),
     { status: 400, body: { error: 'invalid_tenant' } })
 })

@@ -71,7 +71,7 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
     clientId: DEV_IDS.sampleApi.clientId,
     identifierUri: SAMPLE,
     ca: [emulator.caPem],
-    revocationTime: (tenantId, oid) => emulator.revocationTime(tenantId, oid)
+    revocationTime: (tenantId, oid) => emulator.sessions.revocationTime(tenantId, oid)
   })
   t.teardown(() => sampleApi.close())
   const sampleApiUrl = await sampleApi.listen({ host: '127.0.0.1', port: 0 })
@@ -103,7 +103,7 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
     if (res.statusCode >= 400) errorBodies.push(text)
     return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as Record<string, unknown> }
   }
-  const oboRequestsSince = (mark: number) => emulator.tokenRequests().slice(mark).filter((r) => r.grantType === JWT_BEARER)
+  const oboRequestsSince = (mark: number) => emulator.records.tokenRequests().slice(mark).filter((r) => r.grantType === JWT_BEARER)
   const bob = { username: DEV_IDS.bob.username, password: DEV_IDS.bob.password }
 
   await t.test('a signed-in user reaches the CAE-enabled sample API', async (t) => {
@@ -118,9 +118,9 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
       { shape: 'basic_action', resource: DEV_IDS.sampleApi.clientId, capabilities: ['CP1'], claimName: 'capolids', aadsts: 50076 }
     ] as const
     for (const { shape, resource, capabilities, claimName, aadsts } of shapes) {
-      const policy = emulator.requireMfa({ resource, shape, userObjectId: DEV_IDS.alice.objectId })
+      const policy = emulator.mfa.require({ resource, shape, userObjectId: DEV_IDS.alice.objectId })
       const signIn = (claims?: string) => kit.signIn({ ...(capabilities === undefined ? {} : { clientCapabilities: [...capabilities] }), ...(claims === undefined ? {} : { claims }) })
-      const mark = emulator.tokenRequests().length
+      const mark = emulator.records.tokenRequests().length
 
       const refused = await call('/api/items', (await signIn()).accessToken)
       t.equal(refused.status, 401, shape)
@@ -149,8 +149,8 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
     t.equal(warm.status, 200, 'a cached downstream token before the revocation')
     const downstream = await kit.confidentialClient().acquireTokenOnBehalfOf({ oboAssertion: before.accessToken, scopes: [`${SAMPLE}/Items.Read`], skipCache: true })
 
-    const revokedAt = emulator.revokeSessions(DEV_IDS.tenantId, DEV_IDS.alice.objectId)
-    t.equal(emulator.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), revokedAt)
+    const revokedAt = emulator.sessions.revoke(DEV_IDS.tenantId, DEV_IDS.alice.objectId)
+    t.equal(emulator.sessions.revocationTime(DEV_IDS.tenantId, DEV_IDS.alice.objectId), revokedAt)
     t.ok(Number(jwtClaims(before.accessToken).iat) < revokedAt, 'the token predates the revocation')
 
     // The sample API itself answers exactly like Microsoft Graph.
@@ -161,7 +161,7 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
       `Bearer realm="", authorization_uri=${emulator.url}/common/oauth2/authorize, client_id="${DEV_IDS.sampleApi.clientId}", error="insufficient_claims", claims="${Buffer.from(nbfClaims).toString('base64')}", errorDescription="${CAE_DESCRIPTION}"`)
     t.same(await direct.body.json(), { error: { code: 'InvalidAuthenticationToken', message: CAE_DESCRIPTION } })
 
-    const mark = emulator.tokenRequests().length
+    const mark = emulator.records.tokenRequests().length
     const refused = await call('/api/items', before.accessToken)
     t.equal(refused.status, 401)
     t.match(refused.body, { error: 'insufficient_claims' })
@@ -184,8 +184,8 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
   await t.test('CAE revocation for a client without cp1: the explanatory 401, not a raw challenge', async (t) => {
     const before = (await kit.signIn(bob)).accessToken
     t.equal((await call('/api/items', before)).status, 200)
-    const revokedAt = emulator.revokeSessions(DEV_IDS.tenantId, DEV_IDS.bob.objectId)
-    const mark = emulator.tokenRequests().length
+    const revokedAt = emulator.sessions.revoke(DEV_IDS.tenantId, DEV_IDS.bob.objectId)
+    const mark = emulator.records.tokenRequests().length
 
     const refused = await call('/api/items', before)
     t.equal(refused.status, 401)

@@ -48,7 +48,7 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
   const certFile = file('cert.pem', cert.certificatePem)
   // PKCS#1 on purpose ("BEGIN RSA PRIVATE KEY", what openssl often writes): the gateway converts it.
   const keyFile = file('key.pem', createPrivateKey(cert.privateKeyPem).export({ format: 'pem', type: 'pkcs1' }).toString())
-  const tokenFile = file('azure-identity-token', emulator.mintServiceAccountToken({ subject: SA_SUBJECT }))
+  const tokenFile = file('azure-identity-token', emulator.workloads.serviceAccountToken({ subject: SA_SUBJECT }))
 
   interface Started { url: string, logs: Array<Record<string, unknown>>, errors: () => string[] }
   async function startGateway (credential: Record<string, unknown> | undefined, env: Record<string, string> = {}): Promise<Started> {
@@ -84,14 +84,14 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
 
   /** OBO and client credentials both succeed, and the upstream got a token the gateway obtained. */
   async function worksEndToEnd (t: Test, gateway: Started, label: string): Promise<void> {
-    const before = emulator.tokenRequests().length
+    const before = emulator.records.tokenRequests().length
     const user = await call(gateway.url, await userToken())
     t.equal(user.status, 200, `${label}: OBO`)
     t.match(jwtClaims(String(recorder.requests.at(-1)?.headers.authorization).slice(7)), { oid: DEV_IDS.alice.objectId, azp: DEV_IDS.gateway.clientId, azpacr: '1' })
     const app = await call(gateway.url, await appToken())
     t.equal(app.status, 200, `${label}: client credentials`)
     t.match(jwtClaims(String(recorder.requests.at(-1)?.headers.authorization).slice(7)), { idtyp: 'app', azp: DEV_IDS.gateway.clientId, roles: [DEV_IDS.sampleApi.appRole] })
-    const gatewayCalls = emulator.tokenRequests().slice(before).filter((r) => r.clientId === DEV_IDS.gateway.clientId)
+    const gatewayCalls = emulator.records.tokenRequests().slice(before).filter((r) => r.clientId === DEV_IDS.gateway.clientId)
     t.match(gatewayCalls, [{ status: 200 }, { status: 200 }], `${label}: the gateway authenticated to the emulator twice`)
     t.same(gateway.errors(), [], `${label}: no error logged`)
   }
@@ -117,16 +117,16 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
     await worksEndToEnd(t, fromEnv, 'AZURE_FEDERATED_TOKEN_FILE')
 
     // The kubelet rotates the file; a token for another service account must be used at once.
-    writeFileSync(tokenFile, emulator.mintServiceAccountToken({ subject: 'system:serviceaccount:gateway:another' }))
+    writeFileSync(tokenFile, emulator.workloads.serviceAccountToken({ subject: 'system:serviceaccount:gateway:another' }))
     await refusedClearly(t, fromEnv, 'rotated to a token Entra does not trust', /AADSTS700213/)
-    writeFileSync(tokenFile, emulator.mintServiceAccountToken({ subject: SA_SUBJECT }))
+    writeFileSync(tokenFile, emulator.workloads.serviceAccountToken({ subject: SA_SUBJECT }))
     t.equal((await call(fromEnv.url, await userToken())).status, 200, 'rotated back: read again, accepted')
   })
 
   await t.test('managed identity as a federated credential (App Service style endpoint)', async (t) => {
-    const before = emulator.managedIdentityRequests().length
+    const before = emulator.records.managedIdentityRequests().length
     await worksEndToEnd(t, await startGateway({ managedIdentity: { clientId: MI.clientId } }), 'managedIdentity')
-    t.match(emulator.managedIdentityRequests().slice(before), [{ clientId: MI.clientId, resource: 'api://AzureADTokenExchange', status: 200 }], 'one managed identity token, reused by msal for both exchanges')
+    t.match(emulator.records.managedIdentityRequests().slice(before), [{ clientId: MI.clientId, resource: 'api://AzureADTokenExchange', status: 200 }], 'one managed identity token, reused by msal for both exchanges')
   })
 
   await t.test('bad credentials: 503 and an error log line naming the problem', async (t) => {

@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS } from '../../src/emulator'
+import { DEV_IDS, type FailureRule } from '../../src/emulator'
 import { startTestbed } from '../helpers/testbed'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
@@ -46,7 +46,7 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
 
   await t.test('MFA in both of Entra\'s shapes: 401 insufficient_claims with the claims, base64', async (t) => {
     for (const [kind, claims] of [['mfa_interaction_required', MFA_CLAIMS], ['mfa_basic_action', CA_CLAIMS]] as const) {
-      emulator.injectFailure({ grant: 'obo', kind, times: 1 })
+      emulator.failures.inject({ grant: 'obo', kind, times: 1 })
       const res = await call(await freshToken())
       t.equal(res.status, 401, kind)
       t.match(res.headers['www-authenticate'], `error="insufficient_claims", claims="${b64(claims)}"`, kind)
@@ -55,7 +55,7 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
   })
 
   await t.test('consent missing: 403 with proposedAction="consent"', async (t) => {
-    emulator.injectFailure({ grant: 'obo', kind: 'consent_required', times: 1 })
+    emulator.failures.inject({ grant: 'obo', kind: 'consent_required', times: 1 })
     const res = await call(await freshToken())
     t.equal(res.status, 403)
     t.match(res.headers['www-authenticate'], /error="insufficient_scope", scope="api:\/\/bf8d80f9-9098-4972-b203-500f535113b1\/Items\.Read", proposedAction="consent", consentUri="https:\/\//)
@@ -67,15 +67,15 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
     const now = Math.floor(Date.now() / 1000)
     const alice = await freshToken()
     const claims = JSON.parse(Buffer.from(alice.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>
-    const nearlyExpired = emulator.signToken(DEV_IDS.tenantId, { ...claims, exp: now - 30 })
+    const nearlyExpired = emulator.keys.sign(DEV_IDS.tenantId, { ...claims, exp: now - 30 })
     const expired = await call(nearlyExpired)
     t.equal(expired.status, 401)
     t.match(expired.headers['www-authenticate'], /error="invalid_token"/)
     t.match(expired.body, { error: 'invalid_token', error_description: /expired/ })
-    t.match(emulator.tokenRequests().at(-1), { status: 400, userObjectId: DEV_IDS.alice.objectId }, 'Entra was asked and refused')
+    t.match(emulator.records.tokenRequests().at(-1), { status: 400, userObjectId: DEV_IDS.alice.objectId }, 'Entra was asked and refused')
 
     for (const [code, error] of [[500131, 'invalid_grant'], [7000114, 'unauthorized_client']] as const) {
-      emulator.injectFailure({ grant: 'obo', kind: 'response', status: 400, times: 1, body: { error, error_description: `AADSTS${code}: refused.\r\nTrace ID: x`, error_codes: [code] } })
+      emulator.failures.inject({ grant: 'obo', kind: 'response', status: 400, times: 1, body: { error, error_description: `AADSTS${code}: refused.\r\nTrace ID: x`, error_codes: [code] } })
       const res = await call(await freshToken())
       t.equal(res.status, 401, `AADSTS${code}`)
       t.match(res.headers['www-authenticate'], /error="invalid_token"/)
@@ -85,14 +85,14 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
 
   await t.test('what the client cannot fix: invalid scope 502, bad gateway credential 503, both logged at error level', async (t) => {
     let mark = logs.length
-    emulator.injectFailure({ grant: 'obo', kind: 'invalid_scope', times: 1 })
+    emulator.failures.inject({ grant: 'obo', kind: 'invalid_scope', times: 1 })
     const scope = await call(await freshToken())
     t.equal(scope.status, 502)
     t.match(scope.body, { error: 'token_acquisition_failed', error_description: /scopes configured for this route are not valid.*AADSTS70011/ })
     t.match(errorLogsSince(mark), [{ msg: /AADSTS70011/ }])
 
     mark = logs.length
-    emulator.injectFailure({ grant: 'obo', kind: 'invalid_client_secret', times: 1 })
+    emulator.failures.inject({ grant: 'obo', kind: 'invalid_client_secret', times: 1 })
     const credential = await call(await freshToken())
     t.equal(credential.status, 503)
     t.match(credential.body, { error: 'gateway_credential_invalid', error_description: /client secret.*AADSTS7000215/ })
@@ -101,20 +101,20 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
   })
 
   await t.test('Entra 5xx, 429 or too slow: 503 with Retry-After (Entra\'s when it sent one)', async (t) => {
-    const cases: Array<[string, Parameters<typeof emulator.injectFailure>[0], string]> = [
+    const cases: Array<[string, FailureRule, string]> = [
       ['500', { grant: 'obo', kind: 'server_error', times: 1 }, '30'],
       ['503 + Retry-After', { grant: 'obo', kind: 'server_error', status: 503, retryAfterSeconds: 3, times: 1 }, '3'],
       ['429 + Retry-After', { grant: 'obo', kind: 'throttled', retryAfterSeconds: 9, times: 1 }, '9'],
       ['slower than identity.timeoutMs', { grant: 'obo', kind: 'slow', delayMs: 2_000, times: 1 }, '30']
     ]
     for (const [name, rule, retryAfter] of cases) {
-      emulator.injectFailure(rule)
+      emulator.failures.inject(rule)
       const res = await call(await freshToken())
       t.equal(res.status, 503, name)
       t.equal(res.headers['retry-after'], retryAfter, name)
       t.match(res.body, { error: 'identity_unavailable' }, name)
     }
-    emulator.injectFailure({ grant: 'client_credentials', clientId: DEV_IDS.gateway.clientId, kind: 'throttled', retryAfterSeconds: 4, times: 1 })
+    emulator.failures.inject({ grant: 'client_credentials', clientId: DEV_IDS.gateway.clientId, kind: 'throttled', retryAfterSeconds: 4, times: 1 })
     const daemon = (await kit.appToken()).accessToken
     const app = await call(daemon)
     t.equal(app.status, 503, 'client credentials too')
@@ -123,15 +123,15 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
 
   await t.test('one user\'s throttling never blocks another user', async (t) => {
     const [alice, bob] = [await freshToken('alice'), await freshToken('bob')]
-    emulator.injectFailure({ grant: 'obo', userObjectId: DEV_IDS.alice.objectId, kind: 'throttled', retryAfterSeconds: 60, times: 1 })
-    const before = emulator.tokenRequests().length
+    emulator.failures.inject({ grant: 'obo', userObjectId: DEV_IDS.alice.objectId, kind: 'throttled', retryAfterSeconds: 60, times: 1 })
+    const before = emulator.records.tokenRequests().length
     const throttled = await call(alice)
     t.equal(throttled.status, 503)
     t.equal(throttled.headers['retry-after'], '60')
 
     const other = await call(bob)
     t.equal(other.status, 200, 'bob, same client, authority and scopes, right after: served')
-    const seen = emulator.tokenRequests().slice(before)
+    const seen = emulator.records.tokenRequests().slice(before)
     t.match(seen, [{ userObjectId: DEV_IDS.alice.objectId, status: 429 }, { userObjectId: DEV_IDS.bob.objectId, status: 200 }], 'the emulator saw bob\'s request: msal did not refuse it locally')
 
     const again = await call(alice)

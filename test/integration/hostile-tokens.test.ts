@@ -39,7 +39,7 @@ t.test('malformed and hostile tokens: never a 5xx, always the right challenge, t
   const alice = signIn.accessToken
   const claims = jwtClaims(alice)
   const now = Math.floor(Date.now() / 1000)
-  const home = (payload: Record<string, unknown>, header?: Record<string, unknown>): string => emulator.signToken(DEV_IDS.tenantId, payload, header)
+  const home = (payload: Record<string, unknown>, header?: Record<string, unknown>): string => emulator.keys.sign(DEV_IDS.tenantId, payload, header)
   const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const attackerPem = attacker.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   const attackerSigned = (header: Record<string, unknown>, payload = claims): string =>
@@ -67,7 +67,7 @@ t.test('malformed and hostile tokens: never a 5xx, always the right challenge, t
     ['HS256 signed with the public key', bearer(createSigner({ key: publicPem, algorithm: 'HS256', kid })(claims)), 401, 'invalid_token'],
     ['RS384 instead of RS256', bearer(createSigner({ key: attackerPem, algorithm: 'RS384', kid })(claims)), 401, 'invalid_token'],
     ['RS256 by an unknown key', bearer(attackerSigned({ kid: 'attacker-kid' })), 401, 'invalid_token'],
-    ['kid of another tenant\'s key', bearer(emulator.signToken(FABRIKAM.tenantId, claims)), 401, 'invalid_token'],
+    ['kid of another tenant\'s key', bearer(emulator.keys.sign(FABRIKAM.tenantId, claims)), 401, 'invalid_token'],
     ['jku pointing elsewhere', bearer(attackerSigned({ kid: 'jku-kid', jku: `${recorder.url}/jwks` })), 401, 'invalid_token'],
     ['x5u pointing elsewhere', bearer(attackerSigned({ kid: 'x5u-kid', x5u: `${recorder.url}/cert.pem` })), 401, 'invalid_token'],
     ['embedded jwk', bearer(attackerSigned({ kid: 'jwk-kid', jwk: attacker.publicKey.export({ format: 'jwk' }) })), 401, 'invalid_token'],

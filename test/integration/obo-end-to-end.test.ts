@@ -102,7 +102,7 @@ t.test('OBO end to end: real msal-node, emulator over TLS, gateway, real upstrea
     const tampered = `${h}.${p}.${s!.slice(0, -4)}${s!.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claimsOf(aliceToken), oid: DEV_IDS.bob.objectId })).toString('base64url')}.${s}`
     const now = Math.floor(Date.now() / 1000)
-    const expired = emulator.signToken(DEV_IDS.tenantId, { ...claimsOf(aliceToken), iat: now - 7200, nbf: now - 7200, exp: now - 3600 })
+    const expired = emulator.keys.sign(DEV_IDS.tenantId, { ...claimsOf(aliceToken), iat: now - 7200, nbf: now - 7200, exp: now - 3600 })
     for (const [name, token] of [['tampered signature', tampered], ['forged claims', forged], ['expired', expired], ['garbage', 'not-a-jwt']] as const) {
       const res = await call('/api/items', { headers: { authorization: `Bearer ${token}` } })
       t.equal(res.statusCode, 401, name)

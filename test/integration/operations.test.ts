@@ -80,7 +80,7 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
     t.equal((await get(`${url}/api/items`, 'Bearer not.a.jwt')).status, 401)
     t.equal((await get(`${url}/api/items`)).status, 401)
     t.equal((await get(`${url}/stepup/x`, `Bearer ${(await kit.signIn({ clientCapabilities: ['cp1'] })).accessToken}`)).status, 401)
-    emulator.injectFailure({ kind: 'consent_required', userObjectId: DEV_IDS.bob.objectId, times: 1 })
+    emulator.failures.inject({ kind: 'consent_required', userObjectId: DEV_IDS.bob.objectId, times: 1 })
     t.equal((await get(`${url}/api/items`, bob)).status, 403)
     const text = (await get(`${url}/metrics`)).text
     const value = (pattern: string): number => Number(new RegExp(`^${pattern.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
@@ -109,7 +109,7 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
     t.equal((await get(`${url}/api/items?access_token=${alice.slice(7)}`, alice)).status, 200)
     t.equal((await get(`${url}/api/items`, `${alice}x`)).status, 401)
     t.equal((await get(`${url}/stepup/x`, alice)).status, 403)
-    t.equal((await get(`${url}/api/x`, `Bearer ${emulator.signToken(DEV_IDS.tenantId, { aud: 'x' })}`)).status, 401)
+    t.equal((await get(`${url}/api/x`, `Bearer ${emulator.keys.sign(DEV_IDS.tenantId, { aud: 'x' })}`)).status, 401)
     await sleep(50)
     const requestLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request')
     t.equal(requestLines.length, 4, 'one line per request')

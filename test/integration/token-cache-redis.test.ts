@@ -31,7 +31,7 @@ const silentLog = { warn () {}, info () {}, error () {}, debug () {}, trace () {
 
 t.test('token cache: real msal-node against the emulator over TLS, real Redis', async (t) => {
   const { emulator, kit, recorder } = await startTestbed(t)
-  const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType === OBO).length
+  const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType === OBO).length
 
   const alice = (await kit.signIn()).accessToken
   const aliceCp1 = (await kit.signIn({ clientCapabilities: ['CP1'] })).accessToken
@@ -40,7 +40,7 @@ t.test('token cache: real msal-node against the emulator over TLS, real Redis', 
   const userToken = (lifetimeSeconds = 3600): string => {
     const now = Math.floor(Date.now() / 1000)
     const oid = randomUUID()
-    return emulator.signToken(TENANT, { ...jwtClaims(alice), oid, sub: oid, name: `user ${oid}`, preferred_username: `${oid}@contoso.example`, iat: now, nbf: now - 5, exp: now + lifetimeSeconds, uti: randomUUID() })
+    return emulator.keys.sign(TENANT, { ...jwtClaims(alice), oid, sub: oid, name: `user ${oid}`, preferred_username: `${oid}@contoso.example`, iat: now, nbf: now - 5, exp: now + lifetimeSeconds, uti: randomUUID() })
   }
 
   const config = (redisUrl?: string): GatewayConfig => resolveConfig({

@@ -40,16 +40,16 @@ t.test('multi-tenant: allowed tenants pass with their own keys and OBO goes to t
   t.equal(jwtClaims(carol).iss, `${emulator.url}/${FABRIKAM.tenantId}/v2.0`)
   t.equal((await get(pool, carol)).status, 200)
   t.match(jwtClaims(String(recorder.requests.at(-1)?.headers.authorization).slice(7)), { tid: FABRIKAM.tenantId, oid: FABRIKAM.user.objectId })
-  t.ok(emulator.tokenRequests().some((r) => r.tenantId === FABRIKAM.tenantId && r.grantType.includes('jwt-bearer')), 'the OBO call went to the caller\'s tenant')
+  t.ok(emulator.records.tokenRequests().some((r) => r.tenantId === FABRIKAM.tenantId && r.grantType.includes('jwt-bearer')), 'the OBO call went to the caller\'s tenant')
 
   t.equal((await get(pool, (await kit.signIn()).accessToken)).status, 200, 'the home tenant too')
-  t.ok(emulator.jwksFetches(FABRIKAM.tenantId) >= 1 && emulator.jwksFetches(DEV_IDS.tenantId) >= 1, 'keys fetched per tenant')
+  t.ok(emulator.keys.jwksFetches(FABRIKAM.tenantId) >= 1 && emulator.keys.jwksFetches(DEV_IDS.tenantId) >= 1, 'keys fetched per tenant')
 
   const mallory = (await kit.signIn({ tenant: EVIL.tenantId, username: EVIL.user.username, password: EVIL.user.password })).accessToken
   const refused = await get(pool, mallory)
   t.equal(refused.status, 401)
   t.equal(refused.body.error_description, `Tenant ${EVIL.tenantId} is not allowed to call this API`)
-  t.equal(emulator.jwksFetches(EVIL.tenantId), 0, 'no key of a tenant that is not allowed is ever fetched')
+  t.equal(emulator.keys.jwksFetches(EVIL.tenantId), 0, 'no key of a tenant that is not allowed is ever fetched')
 })
 
 t.test('v1 tokens: sts.windows.net issuer, aud as App ID URI or client id', async (t) => {
@@ -70,11 +70,11 @@ t.test('key rollover: a new key is learned with one refetch; random kids cannot 
   const cooldownMs = 1000
   const pool = await gatewayFor(t, emulator, recorder, { tenantId: DEV_IDS.tenantId, keyRefreshCooldownSeconds: cooldownMs / 1000 })
   t.equal((await get(pool, (await kit.signIn()).accessToken)).status, 200)
-  const fetches = (): number => emulator.jwksFetches(DEV_IDS.tenantId)
+  const fetches = (): number => emulator.keys.jwksFetches(DEV_IDS.tenantId)
   await sleep(cooldownMs + 100)
 
   const before = fetches()
-  await emulator.rotateKeys(DEV_IDS.tenantId)
+  await emulator.keys.rotate(DEV_IDS.tenantId)
   const rotated = (await kit.signIn()).accessToken
   t.equal((await get(pool, rotated)).status, 200, 'a token signed by the new key validates...')
   t.equal(fetches(), before + 1, '...after exactly one JWKS refetch')
@@ -91,7 +91,7 @@ t.test('key rollover: a new key is learned with one refetch; random kids cannot 
   const noiseFetches = fetches() - beforeNoise
   t.ok(noiseFetches <= 1 + Math.floor(noiseMs / cooldownMs), `${noiseFetches} refetches in ${noiseMs} ms of noise (cooldown ${cooldownMs} ms)`)
 
-  await emulator.rotateKeys(DEV_IDS.tenantId)
+  await emulator.keys.rotate(DEV_IDS.tenantId)
   const fresh = (await kit.signIn()).accessToken
   await sleep(cooldownMs + 100)
   t.equal((await get(pool, fresh)).status, 200, 'right after the noise, the newly rotated key is accepted once a cooldown has passed')
