@@ -1,19 +1,20 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
 import { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
-import type { GatewayConfig, RouteConfig } from '../src/config/types'
-import { callDownstream } from '../src/forwarding/downstream-call'
+import type { GatewayConfig } from '../src/config/types'
 import { Forwarder } from '../src/forwarding/forwarder'
-import { prepareBody, type RequestBody } from '../src/forwarding/request-body'
-import { authorize } from '../src/validation/requirements'
+import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
 import { assertionOf } from '../plugins/entra-auth'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
-const NO_BODY: RequestBody = { replayable: true, bytes: undefined }
 
-/** One proxied route per config entry: authenticate, authorize, (rate limit), acquire, forward. */
+/** One proxied route per config entry: authenticate, (rate limit), then src/pipeline/proxy-request. */
 const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastify, { config }) => {
   const limit = config.server.rateLimit
+  if (limit !== undefined && !fastify.hasDecorator('rateLimit')) {
+    throw new Error('obo-gateway-proxy-routes: server.rateLimit is set, so @fastify/rate-limit must be registered before the proxy routes')
+  }
   for (const route of config.routes) {
     await fastify.register(async (scope) => {
       // Bodies stream through untouched: no parsing, no buffering.
@@ -22,10 +23,9 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
 
       const forwarder = new Forwarder(route, { observe: scope.metrics.upstreamObserver(route.prefix) })
       scope.addHook('onClose', async () => { await forwarder.close() })
+      const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
 
-      const preHandler: preHandlerHookHandler[] = [async (request) => {
-        authorize(await scope.entraAuthenticate(request), route)
-      }]
+      const preHandler: preHandlerHookHandler[] = [async (request) => { await scope.entraAuthenticate(request) }]
       if (limit !== undefined) {
         // Per caller, not per IP: behind one NAT or BFF sit many users.
         preHandler.push(scope.rateLimit({
@@ -36,48 +36,37 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       }
 
       const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-        const principal = request.principal!
-        const path = forwarder.pathFor(request.raw.url ?? request.url)
-        const body = request.body === undefined ? NO_BODY : await prepareBody(request.body as Readable, request.headers['content-length'], route.replayBodyLimitBytes)
-        const acquirer = scope.tokenAcquirer
-
         // undici takes an emitter as its abort signal; cheaper per request than an AbortController.
-        const abort = new EventEmitter()
-        reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort.emit('abort') })
-        const upstream = await callDownstream(principal, body, {
-          acquire: (claims) => principal.kind === 'user'
-            ? acquirer.forUser(principal, assertionOf(request), userScopes(route), claims === undefined ? {} : { claims })
-            : acquirer.forApp(principal, appScopes(route)),
-          evict: (token) => acquirer.evict(token.cacheKey),
-          send: (accessToken, attemptBody) => forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: abort }, {
-            downstreamToken: accessToken,
-            clientIp: request.ip,
-            protocol: request.protocol,
-            host: request.headers.host,
-            correlationId: request.id
-          })
+        const signal = new EventEmitter()
+        reply.raw.once('close', () => { if (!reply.raw.writableFinished) signal.emit('abort') })
+        const upstream = await proxyRequest(target, {
+          principal: request.principal!,
+          assertion: assertionOf(request),
+          method: request.method,
+          url: request.raw.url ?? request.url,
+          headers: request.headers,
+          body: request.body as Readable | undefined,
+          clientIp: request.ip,
+          protocol: request.protocol,
+          correlationId: request.id,
+          signal
         })
         reply.code(upstream.status).headers(upstream.headers)
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.
         return await reply.send(Buffer.isBuffer(upstream.body) && upstream.body.length === 0 ? undefined : upstream.body)
       }
-      const config = { oboRoute: route.prefix }
-      scope.route({ method: ALL_METHODS, url: route.prefix, preHandler, handler, config })
-      scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, preHandler, handler, config })
+      const routeConfig = { oboRoute: route.prefix }
+      scope.route({ method: ALL_METHODS, url: route.prefix, preHandler, handler, config: routeConfig })
+      scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, preHandler, handler, config: routeConfig })
     })
   }
 }
 
-// authorize() has already refused callers whose kind has no block on this route. One shared empty
-// list: scope lists are remembered by identity (normalized scopes, OBO cache keys).
-const NO_SCOPES: readonly string[] = []
-
-function userScopes (route: RouteConfig): readonly string[] {
-  return route.user?.scopes ?? NO_SCOPES
-}
-
-function appScopes (route: RouteConfig): readonly string[] {
-  return route.app?.scopes ?? NO_SCOPES
-}
-
-export default proxyRoutes
+export default fp(proxyRoutes, {
+  name: 'obo-gateway-proxy-routes',
+  fastify: '5.x',
+  // Its own routes and hooks stay inside it.
+  encapsulate: true,
+  dependencies: ['obo-gateway-observability', 'obo-gateway-entra-auth', 'obo-gateway-token-acquisition'],
+  decorators: { fastify: ['metrics', 'entraAuthenticate', 'tokenAcquirer'] }
+})

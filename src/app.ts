@@ -2,13 +2,12 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import { createRedisClient } from './acquisition/l2-redis'
-import { parseRedisUrl } from './acquisition/redis-url'
 import type { GatewayConfig } from './config/types'
 import { OverloadedError } from './errors'
 import { errorResponse } from './http/error-response'
 import { correlationId } from './http/correlation-id'
 import { GatewayMetrics } from './observability/metrics'
+import { connectRedis } from './redis/client'
 import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
 import observability from '../plugins/observability'
@@ -77,7 +76,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     })
   }
   if (server.rateLimit !== undefined) {
-    const redis = config.tokenCache.redisUrl === undefined ? undefined : createRedisClient(parseRedisUrl(config.tokenCache.redisUrl), 250)
+    const redis = config.tokenCache.redisUrl === undefined ? undefined : connectRedis(config.tokenCache.redisUrl, 250)
     await app.register(rateLimit, {
       global: false,
       // A Redis outage must not turn into refused requests.

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import type { Assertion } from '../validation/assertion'
 
 /**
  * Cache keys are SHA-256 digests (64 hex characters) of an unambiguous encoding of everything that
@@ -6,17 +7,6 @@ import { hash } from 'node:crypto'
  * key, so keys may be logged and stored in Redis as they are.
  */
 export type CacheKey = string
-
-/** The incoming access token and its SHA-256, computed once per request when it is validated. */
-export interface Assertion {
-  token: string
-  sha256: string
-}
-
-export function assertionFrom (token: string): Assertion {
-  // One-shot hash(): no Hash object per request.
-  return { token, sha256: hash('sha256', token, 'base64url') }
-}
 
 export interface OboKeyParts {
   /** The gateway's client id: two gateways sharing a Redis never share entries. */

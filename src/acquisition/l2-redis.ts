@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { CacheKey } from './cache-key'
 import { CacheCipher, CacheDecryptError } from './cache-crypto'
 import { isCacheEntry, type CacheEntry } from './cache-entry'
-import { parseRedisUrl, type RedisTarget } from './redis-url'
-
-export { parseRedisUrl, type RedisTarget } from './redis-url'
+import { connectRedis } from '../redis/client'
 
 export interface L2Options {
   url: string
@@ -49,7 +47,7 @@ export class L2Redis {
     this.prefix = options.keyPrefix ?? 'obo-gateway:v1:'
     this.timeoutMs = options.commandTimeoutMs
     this.backoffMs = options.backoffMs ?? 1000
-    this.client = createRedisClient(parseRedisUrl(options.url), options.commandTimeoutMs)
+    this.client = connectRedis(options.url, options.commandTimeoutMs)
     this.client.on('error', (err: Error) => { this.failed(err) })
   }
 
@@ -161,49 +159,5 @@ export class L2Redis {
     this.counters.errors++
     this.skipUntil = Date.now() + this.backoffMs
     this.options.onError?.(err)
-  }
-}
-
-/** An ioredis client that fails fast while disconnected and reconnects forever (also used by the rate limiter). */
-export function createRedisClient (target: RedisTarget, commandTimeoutMs: number): Redis | Cluster {
-  const common: RedisOptions = {
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(1000, commandTimeoutMs * 4),
-    // Fail at once while disconnected instead of queueing: the request goes on without L2.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    // Reconnect forever, backing off to 2 s between attempts.
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    lazyConnect: false
-  }
-  switch (target.mode) {
-    case 'standalone':
-      return new Redis(target.url, common)
-    case 'sentinel':
-      return new Redis({
-        ...common,
-        sentinels: target.sentinels,
-        name: target.name,
-        db: target.db,
-        ...(target.username !== undefined ? { username: target.username } : {}),
-        ...(target.password !== undefined ? { password: target.password } : {}),
-        ...(target.sentinelUsername !== undefined ? { sentinelUsername: target.sentinelUsername } : {}),
-        ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
-        ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-        sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 2000)
-      })
-    case 'cluster': {
-      const { retryStrategy: _ignored, enableOfflineQueue: _offline, ...redisOptions } = common
-      return new Cluster(target.nodes as ClusterNode[], {
-        enableOfflineQueue: false,
-        clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-        redisOptions: {
-          ...redisOptions,
-          ...(target.username !== undefined ? { username: target.username } : {}),
-          ...(target.password !== undefined ? { password: target.password } : {}),
-          ...(target.tls ? { tls: {} } : {})
-        }
-      })
-    }
   }
 }

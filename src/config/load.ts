@@ -4,7 +4,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
-import { parseRedisUrl } from '../acquisition/redis-url'
+import { parseRedisUrl } from '../redis/url'
 
 /** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
 export class ConfigError extends Error {
