@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { Dispatcher } from 'undici'
 import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
+import { DEFAULTS } from '../src/config/defaults'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { assertionFrom, type Assertion } from '../src/validation/assertion'
 import { bearerCredential, checkBearerSyntax } from '../src/validation/bearer'
@@ -65,13 +66,14 @@ export function assertionOf (request: FastifyRequest): Assertion {
 
 const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyInstance, options) => {
   const ownDispatcher = options.dispatcher === undefined
+  const clockSkewSeconds = options.clockSkewSeconds ?? DEFAULTS.identity.clockSkewSeconds
   const dispatcher = options.dispatcher ?? createHttpsAgent({ ca: [...(options.ca ?? [])] })
   const trust = new EntraTrust({
     instance: options.instance.replace(/\/+$/, ''),
     tenantId: options.tenantId,
     allowedTenants: options.allowedTenants ?? [options.tenantId],
     dispatcher,
-    keyRefreshCooldownMs: (options.keyRefreshCooldownSeconds ?? 30) * 1000,
+    keyRefreshCooldownMs: (options.keyRefreshCooldownSeconds ?? DEFAULTS.identity.keyRefreshCooldownSeconds) * 1000,
     onKeyRefreshError: (tenant, err) => fastify.log.warn({ tenant, reason: (err as Error).message }, 'signing key refresh failed; keeping the last good keys'),
     ...(options.onKeyFetch ? { onKeyFetch: options.onKeyFetch } : {})
   })
@@ -82,7 +84,7 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     verify: {
       algorithms: ['RS256'],
       allowedAud: [...options.audiences],
-      clockTolerance: (options.clockSkewSeconds ?? 300) * 1000,
+      clockTolerance: clockSkewSeconds * 1000,
       requiredClaims: ['exp', 'aud', 'iss'],
       // Parsed once in entraAuthenticate; the verified-token cache sits in front of fast-jwt.
       extractToken: (request: FastifyRequest) => (request as WithAssertion)[kCandidate]
@@ -96,7 +98,7 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
   })
 
   fastify.decorateRequest('principal', null)
-  const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? 10_000, options.clockSkewSeconds ?? 300)
+  const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? DEFAULTS.identity.verifiedTokenCacheSize, clockSkewSeconds)
 
   async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
     const token = bearerCredential(request.headers.authorization)

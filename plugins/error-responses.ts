@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { RouteNotFoundError } from '../src/errors'
-import { errorResponse, type ChallengeContext } from '../src/http/error-response'
+import { errorResponse } from '../src/http/error-response'
+import type { ChallengeContext } from '../src/http/error-table'
 
 /**
  * Turns every error into DESIGN.md's JSON body and WWW-Authenticate challenge, echoes the

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { GatewayConfig, IdentityConfig } from '../src/config/types'
+import type { IdentityConfig, TokenCacheConfig } from '../src/config/types'
 import { ConfidentialClients } from '../src/acquisition/confidential-clients'
 import { L2Redis } from '../src/acquisition/l2-redis'
 import { createMsalNetworkClient, type IdentityCall } from '../src/acquisition/msal-network-client'
@@ -16,23 +16,16 @@ declare module 'fastify' {
   }
 }
 
-export const TOKEN_CACHE_DEFAULTS = {
-  l1: { maxEntries: 50_000, maxBytes: 128 * 1024 * 1024 },
-  expiryMarginSeconds: 300,
-  lockMs: 3000,
-  redisCommandTimeoutMs: 250
-} as const
-
 export interface TokenAcquisitionOptions {
   identity: IdentityConfig
-  tokenCache?: GatewayConfig['tokenCache']
+  tokenCache: TokenCacheConfig
   /** Every call to the identity provider (metrics). */
   onIdentityCall?: (call: IdentityCall) => void
 }
 
 const REDIS_ERROR_LOG_INTERVAL_MS = 10_000
 
-const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fastify, { identity, tokenCache = {}, onIdentityCall }) => {
+const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fastify, { identity, tokenCache, onIdentityCall }) => {
   const agent = createHttpsAgent({ ca: identity.extraCaPems })
   const clients = new ConfidentialClients(identity, createMsalNetworkClient(agent, onIdentityCall ? { onCall: onIdentityCall } : {}), fastify.log)
   fastify.decorate('credentialCheck', () => clients.checkCredential())
@@ -43,8 +36,8 @@ const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fas
     ? new L2Redis({
       url: tokenCache.redisUrl,
       encryptionKey: tokenCache.encryptionKey,
-      previousEncryptionKeys: tokenCache.previousEncryptionKeys ?? [],
-      commandTimeoutMs: tokenCache.redisCommandTimeoutMs ?? TOKEN_CACHE_DEFAULTS.redisCommandTimeoutMs,
+      previousEncryptionKeys: tokenCache.previousEncryptionKeys,
+      commandTimeoutMs: tokenCache.redisCommandTimeoutMs,
       onError: (err) => {
         // ioredis reports every reconnection attempt; one line per interval is enough.
         const now = Date.now()
@@ -57,10 +50,10 @@ const tokenAcquisition: FastifyPluginAsync<TokenAcquisitionOptions> = async (fas
   // Start with L2 when Redis answers soon; without it the gateway serves from L1 and Entra meanwhile.
   if (l2 !== undefined && !await l2.ready(2000)) fastify.log.warn('token cache: Redis not reachable at start; continuing without L2 until it is')
   const cache = new TokenCache({
-    l1: { ...TOKEN_CACHE_DEFAULTS.l1, ...tokenCache.l1 },
+    l1: tokenCache.l1,
     l2,
-    expiryMarginSeconds: tokenCache.expiryMarginSeconds ?? TOKEN_CACHE_DEFAULTS.expiryMarginSeconds,
-    lockMs: tokenCache.lockMs ?? TOKEN_CACHE_DEFAULTS.lockMs
+    expiryMarginSeconds: tokenCache.expiryMarginSeconds,
+    lockMs: tokenCache.lockMs
   })
   fastify.decorate('tokenAcquirer', new TokenAcquirer(clients, { clientId: identity.clientId, homeTenantId: identity.tenantId, cache }))
   fastify.addHook('onClose', async () => {

@@ -76,7 +76,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     })
   }
   if (server.rateLimit !== undefined) {
-    const redis = config.tokenCache.redisUrl === undefined ? undefined : connectRedis(config.tokenCache.redisUrl, 250)
+    const redis = config.tokenCache.redisUrl === undefined ? undefined : connectRedis(config.tokenCache.redisUrl, config.tokenCache.redisCommandTimeoutMs)
     await app.register(rateLimit, {
       global: false,
       // A Redis outage must not turn into refused requests.

@@ -47,11 +47,6 @@ export class ConfidentialClients {
     }
   }
 
-  /** Why the configured credential cannot be used (for readiness), or undefined when it looks usable. */
-  get credentialProblem (): string | undefined {
-    return this.problem?.message
-  }
-
   /**
    * Readiness probe: can the gateway produce its credential right now? Reads the federated token
    * file, or fetches the managed identity token; does not call Entra's token endpoint, so a secret
@@ -211,7 +206,7 @@ function thumbprint (cert: X509Certificate): string {
   return cert.fingerprint.replace(/:/g, '')
 }
 
-/** api://AzureADTokenExchange, or its sovereign-cloud form (entra-protocol-notes, "Managed identity as FIC"). */
+/** api://AzureADTokenExchange, or its sovereign-cloud form (Microsoft's workload identity federation documentation). */
 export function tokenExchangeAudience (instance: string): string {
   const host = new URL(instance).hostname
   if (host.endsWith('.us')) return 'api://AzureADTokenExchangeUSGov'

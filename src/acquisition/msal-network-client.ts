@@ -1,8 +1,7 @@
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node'
 import { request, type Dispatcher } from 'undici'
+import { DEFAULTS } from '../config/defaults'
 
-/** The whole identity call, connect to last body byte, unless configured otherwise (`identity.timeoutMs`). */
-export const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000
 /** Retry-After values above this are treated as this: a client should not be told to wait an hour. */
 const MAX_RETRY_AFTER_SECONDS = 300
 
@@ -46,7 +45,7 @@ export interface IdentityCall {
 }
 
 export interface MsalNetworkClientOptions {
-  /** Deadline for one identity call (connect, headers and body); default 10 s. */
+  /** Deadline for one identity call (connect, headers and body); default `identity.timeoutMs`'s. */
   timeoutMs?: number
   onCall?: (call: IdentityCall) => void
 }
@@ -61,7 +60,7 @@ export class MsalNetworkClient implements INetworkModule {
   private readonly onCall: ((call: IdentityCall) => void) | undefined
 
   constructor (private readonly dispatcher: Dispatcher, options: MsalNetworkClientOptions = {}) {
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS
+    this.timeoutMs = options.timeoutMs ?? DEFAULTS.identity.timeoutMs
     this.onCall = options.onCall
   }
 

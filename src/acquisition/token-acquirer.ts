@@ -111,10 +111,6 @@ export class TokenAcquirer {
   stats (): TokenCacheCounters {
     return this.cache.stats()
   }
-
-  async close (): Promise<void> {
-    await this.cache.close()
-  }
 }
 
 async function settle (pending: Promise<AuthenticationResult | null>, scopes: readonly string[]): Promise<AuthenticationResult> {

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults'
 import type { CacheKey } from './cache-key'
 import type { CacheEntry } from './cache-entry'
 import { L1Cache, type L1Options } from './l1-cache'
@@ -104,8 +105,8 @@ export class TokenCache {
   constructor (options: TokenCacheOptions) {
     this.l1 = new L1Cache(options.l1)
     this.l2 = options.l2
-    this.marginMs = (options.expiryMarginSeconds ?? 300) * 1000
-    this.lockMs = options.lockMs ?? 3000
+    this.marginMs = (options.expiryMarginSeconds ?? DEFAULTS.tokenCache.expiryMarginSeconds) * 1000
+    this.lockMs = options.lockMs ?? DEFAULTS.tokenCache.lockMs
     this.pollMs = options.lockPollMs ?? 25
     this.refreshRetryMs = options.refreshRetryMs ?? 10_000
     this.now = options.now ?? Date.now

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
 import { parseRedisUrl } from '../redis/url'
+import { DEFAULTS } from './defaults'
 
 /** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
 export class ConfigError extends Error {
@@ -15,10 +16,6 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_INSTANCE = 'https://login.microsoftonline.com'
-/** Entra answers in well under a second; past this the client is better told to retry (503). */
-const DEFAULT_IDENTITY_TIMEOUT_MS = 10_000
-const DEFAULT_ROUTE_TIMEOUTS = { connectMs: 5_000, headersMs: 30_000, bodyMs: 60_000 }
 const RESERVED_PATHS = ['/healthz', '/readyz', '/metrics']
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g
 
@@ -103,8 +100,8 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       extraCaPems: route.tls === undefined ? [] : readCa(route.tls.caFile, `routes.${i}.tls.caFile`),
       ...(route.user ? { user: { ...route.user } } : {}),
       ...(route.app ? { app: { ...route.app } } : {}),
-      timeouts: { ...DEFAULT_ROUTE_TIMEOUTS, ...route.timeouts },
-      replayBodyLimitBytes: route.replayBodyLimitBytes ?? 64 * 1024
+      timeouts: { ...DEFAULTS.route.timeouts, ...route.timeouts },
+      replayBodyLimitBytes: route.replayBodyLimitBytes ?? DEFAULTS.route.replayBodyLimitBytes
     })
   })
 
@@ -120,53 +117,49 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
   }
 
   if (issues.length > 0 || credential === undefined) return undefined
+  const server = raw.server ?? {}
+  const tokenCache = raw.tokenCache ?? {}
   return {
     server: {
-      host: raw.server?.host ?? '0.0.0.0',
-      port: raw.server?.port ?? 8080,
-      ...(raw.server?.adminPort !== undefined ? { adminPort: raw.server.adminPort } : {}),
-      trustProxy: raw.server?.trustProxy ?? false,
-      overload: {
-        maxEventLoopDelayMs: raw.server?.overload?.maxEventLoopDelayMs ?? 1000,
-        maxHeapUsedBytes: raw.server?.overload?.maxHeapUsedBytes ?? 0,
-        maxRssBytes: raw.server?.overload?.maxRssBytes ?? 0,
-        retryAfterSeconds: raw.server?.overload?.retryAfterSeconds ?? 10
-      },
-      ...(raw.server?.rateLimit !== undefined ? { rateLimit: { ...raw.server.rateLimit } } : {}),
-      ...(raw.server?.cors
+      host: server.host ?? DEFAULTS.server.host,
+      port: server.port ?? DEFAULTS.server.port,
+      ...(server.adminPort !== undefined ? { adminPort: server.adminPort } : {}),
+      trustProxy: server.trustProxy ?? DEFAULTS.server.trustProxy,
+      overload: { ...DEFAULTS.server.overload, ...server.overload },
+      ...(server.rateLimit !== undefined ? { rateLimit: { ...server.rateLimit } } : {}),
+      ...(server.cors
         ? {
             cors: {
-              origins: raw.server.cors.origins,
-              credentials: raw.server.cors.credentials ?? false,
-              exposedHeaders: raw.server.cors.exposedHeaders ?? [],
-              maxAgeSeconds: raw.server.cors.maxAgeSeconds ?? 600
+              origins: server.cors.origins,
+              credentials: server.cors.credentials ?? DEFAULTS.server.cors.credentials,
+              exposedHeaders: [...(server.cors.exposedHeaders ?? DEFAULTS.server.cors.exposedHeaders)],
+              maxAgeSeconds: server.cors.maxAgeSeconds ?? DEFAULTS.server.cors.maxAgeSeconds
             }
           }
         : {})
     },
     identity: {
-      instance: (identity.instance ?? DEFAULT_INSTANCE).replace(/\/+$/, ''),
+      instance: (identity.instance ?? DEFAULTS.identity.instance).replace(/\/+$/, ''),
       tenantId,
       clientId,
       audiences: identity.audiences ?? [`api://${clientId}`, clientId],
       allowedTenants: allowedTenants.map((t) => t.toLowerCase()),
-      // The gateway passes claims challenges on, so it may declare cp1 for callers that declare it too.
-      clientCapabilities: identity.clientCapabilities ?? ['cp1'],
-      clockSkewSeconds: identity.clockSkewSeconds ?? 300,
-      keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds ?? 30,
+      clientCapabilities: [...(identity.clientCapabilities ?? DEFAULTS.identity.clientCapabilities)],
+      clockSkewSeconds: identity.clockSkewSeconds ?? DEFAULTS.identity.clockSkewSeconds,
+      keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds ?? DEFAULTS.identity.keyRefreshCooldownSeconds,
       credential,
-      timeoutMs: identity.timeoutMs ?? DEFAULT_IDENTITY_TIMEOUT_MS,
+      timeoutMs: identity.timeoutMs ?? DEFAULTS.identity.timeoutMs,
       extraCaPems
     },
     routes,
     tokenCache: {
-      ...(raw.tokenCache?.redis ? { redisUrl: raw.tokenCache.redis.url } : {}),
-      ...(raw.tokenCache?.redis?.commandTimeoutMs !== undefined ? { redisCommandTimeoutMs: raw.tokenCache.redis.commandTimeoutMs } : {}),
-      ...(raw.tokenCache?.encryptionKey ? { encryptionKey: raw.tokenCache.encryptionKey } : {}),
-      ...(raw.tokenCache?.previousEncryptionKeys ? { previousEncryptionKeys: [...raw.tokenCache.previousEncryptionKeys] } : {}),
-      ...(raw.tokenCache?.l1 ? { l1: { ...raw.tokenCache.l1 } } : {}),
-      ...(raw.tokenCache?.expiryMarginSeconds !== undefined ? { expiryMarginSeconds: raw.tokenCache.expiryMarginSeconds } : {}),
-      ...(raw.tokenCache?.lockMs !== undefined ? { lockMs: raw.tokenCache.lockMs } : {})
+      ...(tokenCache.redis ? { redisUrl: tokenCache.redis.url } : {}),
+      redisCommandTimeoutMs: tokenCache.redis?.commandTimeoutMs ?? DEFAULTS.tokenCache.redisCommandTimeoutMs,
+      ...(tokenCache.encryptionKey ? { encryptionKey: tokenCache.encryptionKey } : {}),
+      previousEncryptionKeys: [...(tokenCache.previousEncryptionKeys ?? [])],
+      l1: { ...DEFAULTS.tokenCache.l1, ...tokenCache.l1 },
+      expiryMarginSeconds: tokenCache.expiryMarginSeconds ?? DEFAULTS.tokenCache.expiryMarginSeconds,
+      lockMs: tokenCache.lockMs ?? DEFAULTS.tokenCache.lockMs
     }
   }
 }

@@ -20,8 +20,8 @@ export interface IdentityConfig {
   /** Least time between two JWKS fetches caused by unknown kids. */
   keyRefreshCooldownSeconds: number
   credential: GatewayCredential
-  /** Deadline for one identity call (token endpoint, metadata, managed identity endpoint); default 10000. */
-  timeoutMs?: number
+  /** Deadline for one identity call (token endpoint, metadata, managed identity endpoint). */
+  timeoutMs: number
   /** PEM contents of `tls.caFile`, already read. */
   extraCaPems: string[]
 }
@@ -84,15 +84,15 @@ export interface GatewayConfig {
   tokenCache: TokenCacheConfig
 }
 
-/** `tokenCache`; what is left out takes the defaults in plugins/token-acquisition.ts (README lists them). */
+/** `tokenCache`, defaults (src/config/defaults.ts) applied; without `redisUrl` the cache is in-process only. */
 export interface TokenCacheConfig {
   redisUrl?: string
-  /** Bound on each Redis command (default 250). */
-  redisCommandTimeoutMs?: number
+  /** Bound on each Redis command, also the rate limiter's. */
+  redisCommandTimeoutMs: number
   encryptionKey?: string
   /** Older keys, still accepted for reading what they encrypted (key rotation). */
-  previousEncryptionKeys?: string[]
-  l1?: { maxEntries?: number, maxBytes?: number }
-  expiryMarginSeconds?: number
-  lockMs?: number
+  previousEncryptionKeys: string[]
+  l1: { maxEntries: number, maxBytes: number }
+  expiryMarginSeconds: number
+  lockMs: number
 }

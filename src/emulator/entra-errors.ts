@@ -46,7 +46,7 @@ export interface EntraErrorBody {
   claims?: string
 }
 
-/** Entra's body, field for field as in shared/fixtures/entra/token-error-*.json. */
+/** Entra's body, field for field as in test/fixtures/entra/token-error-*.json. */
 export function entraErrorBody (err: EntraError, correlationId: string, now = new Date()): EntraErrorBody {
   const traceId = randomUUID()
   const timestamp = now.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')

@@ -5,7 +5,7 @@ import type { FailureGrant, FailureRule } from './seed-schema'
 /**
  * Token endpoint failures the emulator can be told to produce, from the seed (`failures`) or at run
  * time (`emulator.failures.inject`). Each kind answers in Entra's exact shape (the bodies of
- * shared/fixtures/entra/token-error-*.json), so clients see what they would see from Entra.
+ * test/fixtures/entra/token-error-*.json), so clients see what they would see from Entra.
  */
 
 /** The grant_type each grant name of a rule stands for. */

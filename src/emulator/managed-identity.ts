@@ -4,7 +4,7 @@ import type { Directory } from './directory'
 import type { SeedManagedIdentity, SeedTenant } from './seed-schema'
 import type { TokenIssuer } from './tokens'
 
-/** The audiences of "managed identity as a federated credential", per cloud (entra-protocol-notes). */
+/** The audiences of "managed identity as a federated credential", per cloud, as Microsoft's workload identity federation documentation lists them. */
 const TOKEN_EXCHANGE_AUDIENCES = ['api://AzureADTokenExchange', 'api://AzureADTokenExchangeUSGov', 'api://AzureADTokenExchangeChina']
 
 export const MANAGED_IDENTITY_PATH = '/msi/token'

@@ -1,8 +1,6 @@
 import { formatBearerChallenge } from '../challenges/www-authenticate'
 import { errorRow, knownError, type ChallengeContext } from './error-table'
 
-export type { ChallengeContext } from './error-table'
-
 export interface ErrorBody {
   error: string
   error_description: string

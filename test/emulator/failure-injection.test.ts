@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
@@ -8,7 +8,7 @@ import { MsalKit } from '../helpers/msal-clients'
 
 const ITEMS_READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-const FIXTURES = resolve(__dirname, '..', '..', '..', 'shared', 'fixtures', 'entra')
+const FIXTURES = resolve(__dirname, '..', 'fixtures', 'entra')
 
 let emulator: RunningEmulator
 let kit: MsalKit
@@ -143,8 +143,7 @@ const FIXTURE_EXPECTATIONS: Record<string, { status: number, msal: string, claim
   'token-error-request-loop-throttled.json': { status: 429, msal: 'EntraUnavailableError', claims: false, gateway: 'IdentityUnavailableError' }
 }
 
-const fixturesMissing = existsSync(FIXTURES) ? false : `Entra fixtures not found at ${FIXTURES} (shared/ must sit beside the repo)`
-t.test('every token-error fixture, served by the emulator, through msal-node and the gateway\'s mapping', { skip: fixturesMissing }, async (t) => {
+t.test('every token-error fixture, served by the emulator, through msal-node and the gateway\'s mapping', async (t) => {
   const files = readdirSync(FIXTURES).filter((f) => /^token-error-.*\.json$/.test(f)).sort()
   t.ok(files.length >= 10)
   for (const file of files) {

@@ -157,7 +157,14 @@ t.test('tokenCache: every key, the accepted Redis URL forms, and what is refused
     expiryMarginSeconds: 120,
     lockMs: 2000
   })
-  t.same(resolveConfig(minimal, { source: 'x', env: {} }).tokenCache, {}, 'no tokenCache: L1 only, defaults applied by the plugin')
+  t.same(resolveConfig(minimal, { source: 'x', env: {} }).tokenCache, {
+    redisCommandTimeoutMs: 250,
+    previousEncryptionKeys: [],
+    l1: { maxEntries: 50_000, maxBytes: 134_217_728 },
+    expiryMarginSeconds: 300,
+    lockMs: 3000
+  }, 'no tokenCache: L1 only, with the defaults')
+  t.same(resolveConfig({ ...minimal, tokenCache: { l1: { maxEntries: 10 } } }, { source: 'x', env: {} }).tokenCache.l1, { maxEntries: 10, maxBytes: 134_217_728 }, 'one bound given, the other defaulted')
   for (const url of ['redis://h:6379/1', 'rediss://:p@h', 'rediss+sentinel://s1,s2/m/2', 'redis+cluster://n1:7000,n2:7001']) {
     t.equal(resolveConfig({ ...minimal, tokenCache: { redis: { url }, encryptionKey: key } }, { source: 'x', env: {} }).tokenCache.redisUrl, url, url)
   }

@@ -10,7 +10,7 @@ export const clientCredentialsGrant: Grant = {
     const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
     const scopes = applicationScope(directory, tenant, client.app.clientId, params.scope ?? '')
     const { clientCapabilities } = requestedClaims(params)
-    // Entra's client credentials answer has no `scope` (see fixtures/entra/token-success-client-credentials.json).
+    // Entra's client credentials answer has no `scope` (see test/fixtures/entra/token-success-client-credentials.json).
     return {
       token_type: 'Bearer',
       expires_in: issuer.lifetimeSeconds,
