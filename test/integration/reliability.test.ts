@@ -1,0 +1,92 @@
+import t, { type Test } from 'tap'
+import { connect } from 'node:net'
+import { Client } from 'undici'
+import { buildGateway } from '../../src/app'
+import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
+import { DEV_IDS } from '../../src/emulator'
+import { jwtClaims } from '../helpers/msal-clients'
+import { startTestbed } from '../helpers/testbed'
+
+// Regression tests for the defects a hostile probe found (issue 14), one table per defect.
+
+const SAMPLE = DEV_IDS.sampleApi.identifierUri
+const user = { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`] }
+
+interface Answer { status: number, headers: Record<string, unknown>, body: Record<string, unknown> }
+
+async function setup (t: Test, server: Record<string, unknown> = {}) {
+  const bed = await startTestbed(t)
+  const config = resolveConfig({
+    server: { host: '127.0.0.1', port: 0, ...server },
+    identity: devGatewayIdentity(bed.emulator),
+    routes: [{ prefix: '/api', upstream: bed.recorder.url, user }]
+  }, { source: 'test' })
+  const gateway = await buildGateway(config)
+  t.teardown(() => gateway.close())
+  const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
+  const client = new Client(url)
+  t.teardown(() => client.close())
+  const token = (await bed.kit.signIn()).accessToken
+  const request = async (options: { path?: string, method?: string, headers?: Record<string, string> | string[], body?: string } = {}): Promise<Answer> => {
+    const res = await client.request({
+      method: (options.method ?? 'GET') as 'GET',
+      path: options.path ?? '/api/x',
+      headers: options.headers ?? { authorization: `Bearer ${token}` },
+      ...(options.body !== undefined ? { body: options.body } : {})
+    })
+    const text = await res.body.text()
+    return { status: res.statusCode, headers: res.headers, body: text === '' ? {} : JSON.parse(text) as Record<string, unknown> }
+  }
+  return { ...bed, gateway, url, token, request }
+}
+
+/** What a raw socket receives for `head` (a request line and headers, CRLFs included). */
+async function rawExchange (url: string, head: string): Promise<string> {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.write(head)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('latin1')
+}
+
+function errorBody (answer: Answer, error: string, t: Test): void {
+  t.equal(answer.body.error, error)
+  t.type(answer.body.error_description, 'string')
+  t.type(answer.body.correlation_id, 'string')
+}
+
+t.test('1. header count and size are bounded; the gateway\'s own headers reach the upstream', async (t) => {
+  const { request, recorder, token, url } = await setup(t)
+  const padded = (n: number): Record<string, string> => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` }
+    for (let i = 0; i < n; i++) headers[`x${i.toString(36)}`] = '1'
+    return headers
+  }
+  const cases: Array<{ name: string, headers: Record<string, string>, status: number }> = [
+    { name: '1,500 small headers (~13 KB)', headers: padded(1500), status: 431 },
+    { name: '101 fields', headers: padded(100), status: 431 },
+    { name: '90 fields', headers: padded(89), status: 200 }
+  ]
+  for (const c of cases) {
+    const before = recorder.requests.length
+    const answer = await request({ headers: c.headers })
+    t.equal(answer.status, c.status, c.name)
+    if (c.status === 431) {
+      errorBody(answer, 'headers_too_large', t)
+      t.equal(recorder.requests.length, before, `${c.name}: nothing reached the upstream`)
+    } else {
+      const seen = recorder.requests.at(-1)?.headers
+      t.equal(jwtClaims(String(seen?.authorization).slice(7)).aud, DEV_IDS.sampleApi.clientId, `${c.name}: the upstream saw the gateway's token`)
+      t.ok(seen?.['x-forwarded-for'] !== undefined && seen['client-request-id'] !== undefined, `${c.name}: and its forwarding headers`)
+    }
+  }
+  // Past Node's parser limit: no request exists yet, and the answer is still the JSON error body.
+  for (const size of [17 * 1024, 64 * 1024]) {
+    const raw = await rawExchange(url, `GET /api/x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\nx-huge: ${'h'.repeat(size)}\r\n\r\n`)
+    t.match(raw, /^HTTP\/1\.1 431 /, `a ${size}-byte header: 431`)
+    t.match(raw, /"error":"headers_too_large"/, 'with the JSON error body')
+  }
+  t.equal(recorder.requests.length, 1, 'only the request within bounds reached the upstream')
+})
