@@ -90,3 +90,21 @@ t.test('1. header count and size are bounded; the gateway\'s own headers reach t
   }
   t.equal(recorder.requests.length, 1, 'only the request within bounds reached the upstream')
 })
+
+t.test('8. two Authorization headers are refused with 400, whatever their order or spelling', async (t) => {
+  const { request, recorder, token } = await setup(t)
+  const good = `Bearer ${token}`
+  const cases: Array<{ name: string, headers: string[] }> = [
+    { name: 'the same token twice', headers: ['authorization', good, 'authorization', good] },
+    { name: 'a valid token first, garbage last', headers: ['Authorization', good, 'authorization', 'Bearer x.y.z'] },
+    { name: 'garbage first, a valid token last', headers: ['AUTHORIZATION', 'Basic dXNlcjpwdw==', 'Authorization', good] }
+  ]
+  for (const c of cases) {
+    const answer = await request({ headers: c.headers })
+    t.equal(answer.status, 400, c.name)
+    errorBody(answer, 'invalid_request', t)
+    t.match(String(answer.headers['www-authenticate']), /error="invalid_request"/)
+  }
+  t.equal(recorder.requests.length, 0, 'nothing reached the upstream')
+  t.equal((await request()).status, 200, 'one Authorization header passes')
+})
