@@ -15,7 +15,7 @@ const user = { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read
 
 interface Answer { status: number, headers: Record<string, unknown>, body: Record<string, unknown> }
 
-async function setup (t: Test, server: Record<string, unknown> = {}) {
+async function setup (t: Test, server: Record<string, unknown> = {}, logLines?: Array<Record<string, unknown>>) {
   const bed = await startTestbed(t)
   const config = resolveConfig({
     // Gateway, emulator and clients share this process: its event loop stalls say nothing of the gateway's.
@@ -23,7 +23,8 @@ async function setup (t: Test, server: Record<string, unknown> = {}) {
     identity: devGatewayIdentity(bed.emulator),
     routes: [{ prefix: '/api', upstream: bed.recorder.url, user }]
   }, { source: 'test' })
-  const gateway = await buildGateway(config)
+  const logger = logLines === undefined ? false : { level: 'info', stream: { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>) } } }
+  const gateway = await buildGateway(config, { logger })
   t.teardown(() => gateway.close())
   const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
   const client = new Client(url)
@@ -123,4 +124,26 @@ t.test('5. dot segments hidden behind ;parameters or double encoding are refused
   for (const path of ['/api/a;b/c', '/api/v1.0/items;type=x', '/api/100%25', '/api/...;/x', '/api/%2e%2e.x']) {
     t.equal((await request({ path })).status, 200, `${path} is an ordinary path`)
   }
+})
+
+t.test('7. an aborted buffered upload is logged like any other abort: one 499 line, no error with a stack', async (t) => {
+  const logLines: Array<Record<string, unknown>> = []
+  const { url, token, recorder } = await setup(t, {}, logLines)
+  const { port } = new URL(url)
+  const aborts = 20
+  for (let i = 0; i < aborts; i++) {
+    const socket = connect(Number(port), '127.0.0.1')
+    // Within the replay limit (64 KiB), so the gateway reads it into memory before forwarding.
+    socket.write(`POST /api/upload HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: text/plain\r\ncontent-length: 4000\r\n\r\n${'a'.repeat(100)}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    socket.destroy()
+    await new Promise((resolve) => socket.once('close', resolve))
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const requestLines = logLines.filter((l) => l.msg === 'request' && l.route === '/api')
+  t.equal(requestLines.filter((l) => l.status === 499).length, aborts, 'every abort counted as 499')
+  const errors = logLines.filter((l) => Number(l.level) >= 50)
+  t.same(errors.map((l) => l.msg), [], 'no error line')
+  t.notOk(logLines.some((l) => JSON.stringify(l).includes('"stack"')), 'no stack in any line')
+  t.equal(recorder.requests.length, 0, 'nothing was forwarded')
 })
