@@ -147,3 +147,19 @@ t.test('7. an aborted buffered upload is logged like any other abort: one 499 li
   t.notOk(logLines.some((l) => JSON.stringify(l).includes('"stack"')), 'no stack in any line')
   t.equal(recorder.requests.length, 0, 'nothing was forwarded')
 })
+
+t.test('6. one token has one spelling: signature variants in the unused base64url bits are refused, one OBO call', async (t) => {
+  const { request, token, emulator } = await setup(t)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const [head, payload, signature = ''] = token.split('.')
+  t.equal(signature.length % 4, 2, 'an RS256 signature ends in a character with 4 unused bits')
+  const used = alphabet.indexOf(signature.at(-1) ?? '') & 0b110000
+  const spellings = Array.from({ length: 16 }, (_, low) => `${head}.${payload}.${signature.slice(0, -1)}${alphabet[used | low]}`)
+  t.ok(spellings.every((s) => Buffer.from(s.split('.')[2] ?? '', 'base64url').equals(Buffer.from(signature, 'base64url'))), 'all 16 decode to the same signature')
+  const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
+  const before = oboCalls()
+  const statuses = []
+  for (const spelling of spellings) statuses.push((await request({ headers: { authorization: `Bearer ${spelling}` } })).status)
+  t.same(statuses, spellings.map((s) => s === token ? 200 : 401), 'only the canonical spelling passes')
+  t.equal(oboCalls() - before, 1, 'one OBO call')
+})
