@@ -11,9 +11,11 @@ import { errorResponse, type ChallengeContext } from '../http/error-response'
  */
 export function clientErrorHandler (ctx: ChallengeContext): (err: Error & { code?: string }, socket: Socket) => void {
   return (err, socket) => {
-    // Nothing may be written once an answer has started or the peer is gone.
-    if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
-      socket.destroy()
+    // Nothing may be written once an answer has started (Node's own test: the socket's in-flight
+    // response has sent its headers) or the peer is gone.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
+      socket.destroy(err)
       return
     }
     const res = errorResponse(asClientError(err), ctx, randomUUID())
@@ -22,11 +24,12 @@ export function clientErrorHandler (ctx: ChallengeContext): (err: Error & { code
       `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}`,
       'content-type: application/json; charset=utf-8',
       `content-length: ${Buffer.byteLength(body)}`,
-      `client-request-id: ${res.body.correlation_id}`,
-      'connection: close'
+      `client-request-id: ${res.body.correlation_id}`
     ]
-    // A slowloris client would keep a half-closed socket open: destroyed once the answer is out.
-    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy())
+    // As Fastify's own handler does: write, then destroy rather than half-close, which a client
+    // still sending (a slowloris one, or one still writing a huge header) would keep open.
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`)
+    socket.destroy(err)
   }
 }
 
