@@ -156,7 +156,7 @@ t.test('6. one token has one spelling: signature variants in the unused base64ur
   const used = alphabet.indexOf(signature.at(-1) ?? '') & 0b110000
   const spellings = Array.from({ length: 16 }, (_, low) => `${head}.${payload}.${signature.slice(0, -1)}${alphabet[used | low]}`)
   t.ok(spellings.every((s) => Buffer.from(s.split('.')[2] ?? '', 'base64url').equals(Buffer.from(signature, 'base64url'))), 'all 16 decode to the same signature')
-  const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
+  const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
   const before = oboCalls()
   const statuses = []
   for (const spelling of spellings) statuses.push((await request({ headers: { authorization: `Bearer ${spelling}` } })).status)
