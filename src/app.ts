@@ -8,6 +8,8 @@ import { errorResponse } from './http/error-response'
 import { correlationId } from './http/correlation-id'
 import { GatewayMetrics } from './observability/metrics'
 import { connectRedis } from './redis/client'
+import { clientErrorHandler } from './server/client-error'
+import { checkIncomingHeaders, MAX_HEADER_BYTES } from './validation/incoming-headers'
 import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
 import observability from '../plugins/observability'
@@ -31,15 +33,17 @@ export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie'
 
 /** The gateway as a Fastify instance, not yet listening. */
 export async function buildGateway (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { identity, server } = config
+  const challengeContext = { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId }
   const app = Fastify({
     logger: options.logger ?? false,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    clientErrorHandler: clientErrorHandler(challengeContext),
     genReqId: correlationId,
     // plugins/observability writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.server.trustProxy
   })
-  const { identity, server } = config
-  const challengeContext = { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId }
   const metrics = new GatewayMetrics(() => app.tokenAcquirer.stats())
   await app.register(observability, { metrics })
   // While shutting down, answers to requests already in flight close their connection; otherwise a
@@ -52,6 +56,15 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     done(null, payload)
   })
   await app.register(errorResponses, challengeContext)
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      checkIncomingHeaders(request.raw.rawHeaders)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done()
+  })
   await app.register(underPressure, {
     maxEventLoopDelay: server.overload.maxEventLoopDelayMs,
     maxHeapUsedBytes: server.overload.maxHeapUsedBytes,

@@ -108,6 +108,26 @@ export class ClientClosedRequestError extends GatewayError {
   constructor (message = 'The client closed the connection before the answer was complete') { super(message) }
 }
 
+/** The request's header block is larger (count or bytes) than the gateway accepts. */
+export class HeadersTooLargeError extends GatewayError {
+  readonly code = 'OBO_HEADERS_TOO_LARGE'
+}
+
+/**
+ * The request carries more than one Authorization header. Servers disagree on which one wins, so a
+ * proxy in front and the gateway could each act on a different caller: refused (RFC 6750 §3.1).
+ */
+export class AmbiguousAuthorizationError extends GatewayError {
+  readonly code = 'OBO_AMBIGUOUS_AUTHORIZATION'
+  constructor (message = 'The request carries more than one Authorization header; send exactly one') { super(message) }
+}
+
+/** The client did not send its whole request within server.timeouts. */
+export class RequestTimeoutError extends GatewayError {
+  readonly code = 'OBO_REQUEST_TIMEOUT'
+  constructor (message = 'The request was not received in time') { super(message) }
+}
+
 export class BadRequestPathError extends GatewayError {
   readonly code = 'OBO_BAD_PATH'
 }
@@ -138,6 +158,7 @@ export type KnownGatewayError =
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
   | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
+  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError
 
 export type ErrorCode = KnownGatewayError['code']
 

@@ -20,20 +20,25 @@ export interface ForwardContext {
   correlationId: string
 }
 
-/** Headers the upstream receives: the client's own minus hop-by-hop and credentials, plus ours. */
+/**
+ * Headers the upstream receives: ours first, then the client's own minus hop-by-hop and
+ * credentials. First, because servers that stop reading at some number of fields (Node at 2,000
+ * lines) would otherwise see a client's padding and not who the caller is.
+ */
 export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: ForwardContext): Record<string, string | string[]> {
+  const priorFor = incoming['x-forwarded-for']
+  const out: Record<string, string | string[]> = {
+    authorization: `Bearer ${ctx.downstreamToken}`,
+    'client-request-id': ctx.correlationId,
+    'x-forwarded-for': priorFor ? `${String(priorFor)}, ${ctx.clientIp}` : ctx.clientIp,
+    'x-forwarded-proto': ctx.protocol
+  }
+  if (ctx.host !== undefined) out['x-forwarded-host'] = ctx.host
   const named = connectionListed(incoming.connection)
-  const out: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || DROP_REQUEST.has(name) || named.has(name) || name.startsWith('proxy-')) continue
     out[name] = value
   }
-  const priorFor = incoming['x-forwarded-for']
-  out['x-forwarded-for'] = priorFor ? `${String(priorFor)}, ${ctx.clientIp}` : ctx.clientIp
-  out['x-forwarded-proto'] = ctx.protocol
-  if (ctx.host !== undefined) out['x-forwarded-host'] = ctx.host
-  out['client-request-id'] = ctx.correlationId
-  out.authorization = `Bearer ${ctx.downstreamToken}`
   return out
 }
 

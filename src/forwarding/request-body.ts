@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { ClientClosedRequestError } from '../errors'
 
 /**
  * A request body as forwarding needs it. Small bodies of known length are read into memory so the
@@ -14,7 +15,13 @@ export async function prepareBody (stream: Readable | undefined, contentLength: 
   const declared = contentLength === undefined ? Number.NaN : Number(contentLength)
   if (!Number.isSafeInteger(declared) || declared > limitBytes) return { replayable: false, stream }
   const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  try {
+    for await (const chunk of stream) chunks.push(chunk as Buffer)
+  } catch (err) {
+    // Node's 'aborted' error (ECONNRESET): the client hung up mid-upload, nothing failed here.
+    if ((err as { code?: unknown }).code === 'ECONNRESET') throw new ClientClosedRequestError()
+    throw err
+  }
   return { replayable: true, bytes: Buffer.concat(chunks) }
 }
 

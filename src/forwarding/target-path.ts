@@ -22,14 +22,26 @@ const SUSPICIOUS = /[.%\\]/
 
 function checkSegments (rest: string): void {
   for (const segment of rest.split('/').slice(1)) {
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(segment)
-    } catch {
-      throw new BadRequestPathError('The path is not valid percent-encoding')
+    // Decoded again while it still decodes: some upstream or framework may decode twice (%252e).
+    let decoded = segment
+    checkDecoded(decoded)
+    for (let round = 0; round < 3 && decoded.includes('%'); round++) {
+      try {
+        decoded = decodeURIComponent(decoded)
+      } catch {
+        // Only the first decoding is the client's; a literal '%' left after it is just data.
+        if (round === 0) throw new BadRequestPathError('The path is not valid percent-encoding')
+        break
+      }
+      checkDecoded(decoded)
     }
-    if (decoded === '.' || decoded === '..' || /[/\\]/.test(decoded) || decoded.includes('\0')) {
-      throw new BadRequestPathError('The path may not contain dot segments or encoded slashes')
-    }
+  }
+}
+
+function checkDecoded (segment: string): void {
+  // Tomcat, Jetty and Spring drop a ;parameter before resolving dot segments: '..;x' is '..'.
+  const bare = segment.split(';', 1)[0]
+  if (bare === '.' || bare === '..' || /[/\\]/.test(segment) || segment.includes('\0')) {
+    throw new BadRequestPathError('The path may not contain dot segments or encoded slashes')
   }
 }

@@ -102,6 +102,13 @@ export const ERROR_TABLE = {
   // nginx's 499: in logs and metrics, the client's doing rather than a gateway failure.
   OBO_CLIENT_CLOSED_REQUEST: { status: 499, error: 'client_closed_request' },
   OBO_BAD_PATH: { status: 400, error: 'bad_path' },
+  OBO_HEADERS_TOO_LARGE: { status: 431, error: 'headers_too_large' },
+  OBO_AMBIGUOUS_AUTHORIZATION: {
+    status: 400,
+    error: 'invalid_request',
+    challenge: () => [['error', 'invalid_request']]
+  },
+  OBO_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', headers: () => ({ connection: 'close' }) },
   OBO_NOT_FOUND: { status: 404, error: 'not_found' },
   OBO_RATE_LIMITED: { status: 429, error: 'rate_limited' },
   OBO_BAD_REQUEST: { status: (err) => err.status, error: 'bad_request' },

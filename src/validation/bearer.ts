@@ -30,9 +30,32 @@ export function bearerCredential (authorization: string | undefined): string {
   return token
 }
 
-/** RFC 6750 token68 syntax: the one regex over the whole token, run once per distinct token. */
+/**
+ * RFC 6750 token68 syntax and a JWS compact serialization in canonical base64url, run once per
+ * distinct token. Canonical because a decoder ignores the unused low bits of a part's last
+ * character: without this one token has up to 16 spellings that all verify, each its own entry in
+ * every cache keyed by the token, and each worth an OBO call.
+ */
 export function checkBearerSyntax (token: string): void {
-  if (B64TOKEN.test(token)) return
-  if (WHITESPACE.test(token)) throw new InvalidTokenError('The Authorization header must carry exactly one token', 'malformed')
-  throw new InvalidTokenError('The bearer token is malformed', 'malformed')
+  if (!B64TOKEN.test(token)) {
+    if (WHITESPACE.test(token)) throw new InvalidTokenError('The Authorization header must carry exactly one token', 'malformed')
+    throw new InvalidTokenError('The bearer token is malformed', 'malformed')
+  }
+  const parts = token.split('.')
+  if (parts.length !== 3 || !parts.every(isCanonicalBase64url)) {
+    throw new InvalidTokenError('The bearer token is not a JWT in canonical base64url', 'malformed')
+  }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+function isCanonicalBase64url (part: string): boolean {
+  if (!BASE64URL.test(part)) return false
+  // 2 or 3 characters left over carry 4 or 2 unused bits, which must be zero; 1 left over is no encoding.
+  const rest = part.length % 4
+  if (rest === 0) return true
+  if (rest === 1) return false
+  const last = ALPHABET.indexOf(part.charAt(part.length - 1))
+  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0
 }

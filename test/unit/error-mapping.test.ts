@@ -3,7 +3,7 @@ import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
   BadRequestError, BadRequestPathError, ClientCapabilityRequiredError, ClientClosedRequestError, ConsentRequiredError, DownstreamChallengeUnsupportedError,
   GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, NoTokenError,
-  OverloadedError, RateLimitedError, RouteNotFoundError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError,
+  OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, RequestTimeoutError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError,
   type ErrorCode, type ErrorOf
 } from '../../src/errors'
 import { errorResponse } from '../../src/http/error-response'
@@ -37,7 +37,10 @@ const EVERY_CODE: { [C in ErrorCode]: [ErrorOf<C>, Expected] } = {
   OBO_NOT_FOUND: [new RouteNotFoundError('nope'), [404, 'not_found', undefined, undefined]],
   OBO_RATE_LIMITED: [new RateLimitedError('slow down'), [429, 'rate_limited', undefined, undefined]],
   OBO_BAD_REQUEST: [new BadRequestError('Body is too large', 413), [413, 'bad_request', undefined, undefined]],
-  OBO_INTERNAL: [new InternalError(), [500, 'internal_error', undefined, undefined]]
+  OBO_INTERNAL: [new InternalError(), [500, 'internal_error', undefined, undefined]],
+  OBO_HEADERS_TOO_LARGE: [new HeadersTooLargeError('101 fields'), [431, 'headers_too_large', undefined, undefined]],
+  OBO_AMBIGUOUS_AUTHORIZATION: [new AmbiguousAuthorizationError(), [400, 'invalid_request', `${BASE}, error="invalid_request"`, undefined]],
+  OBO_REQUEST_TIMEOUT: [new RequestTimeoutError(), [408, 'request_timeout', undefined, undefined, { connection: 'close' }]]
 }
 
 t.test('every error code has its status, body, challenge and metric', async (t) => {

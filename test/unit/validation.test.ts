@@ -9,8 +9,8 @@ const TID = '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10'
 const OTHER = '0f0f0f0f-0000-4000-8000-000000000000'
 
 t.test('bearer token extraction', async (t) => {
-  t.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi')
-  t.equal(bearerToken('bearer   abc.def.ghi  '), 'abc.def.ghi', 'scheme is case-insensitive, spacing tolerated')
+  t.equal(bearerToken('Bearer abc.deg.ghk'), 'abc.deg.ghk')
+  t.equal(bearerToken('bearer   abc.deg.ghk  '), 'abc.deg.ghk', 'scheme is case-insensitive, spacing tolerated')
   const cases: Array<[string | undefined, string, RegExp]> = [
     [undefined, 'OBO_NO_TOKEN', /No access token/],
     ['', 'OBO_NO_TOKEN', /No access token/],
@@ -18,6 +18,11 @@ t.test('bearer token extraction', async (t) => {
     ['Bearer', 'OBO_INVALID_TOKEN', /empty/],
     ['Bearer a.b.c d.e.f', 'OBO_INVALID_TOKEN', /exactly one/],
     ['Bearer a"b', 'OBO_INVALID_TOKEN', /malformed/],
+    ['Bearer abc.deg.ghl', 'OBO_INVALID_TOKEN', /canonical/],
+    ['Bearer ab.dQ.gA', 'OBO_INVALID_TOKEN', /canonical/],
+    ['Bearer abc.deg', 'OBO_INVALID_TOKEN', /canonical/],
+    ['Bearer abc.de+g.ghk', 'OBO_INVALID_TOKEN', /canonical/],
+    ['Bearer abcde.deg.ghk', 'OBO_INVALID_TOKEN', /canonical/],
     ['Bearer ' + 'a'.repeat(17000), 'OBO_INVALID_TOKEN', /malformed/]
   ]
   for (const [header, code, message] of cases) {
