@@ -20,7 +20,7 @@ COPY --from=build /app/dist dist
 # The emulator writes its CA here; a named volume mounted on it inherits this ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
-EXPOSE 8080
+EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "--enable-source-maps", "dist/src/cli.js"]
