@@ -43,17 +43,22 @@ export interface SentinelSet {
   currentMasterPort: () => Promise<number>
 }
 
-/** Whether `redis-server` and `redis-cli` can be run. */
-export function redisBinariesFound (): boolean {
-  return ['redis-server', 'redis-cli'].every((bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0)
+/** Why these topologies cannot be started here, or undefined when they can. */
+export function redisBinariesProblem (): string | undefined {
+  const missing = ['redis-server', 'redis-cli'].filter((bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status !== 0)
+  if (missing.length > 0) return `${missing.join(' and ')} not on PATH`
+  const version = /v=(\d+)\./.exec(spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout)?.[1]
+  // --cluster-port (a bus port picked like the others, not port + 10000) came with Redis 7.
+  if (Number(version) < 7) return `redis-server ${version} is older than 7`
+  return undefined
 }
 
 /** Like needRedis: fails under CI when redis-server or redis-cli is missing, skips visibly elsewhere. */
 export function needRedisBinaries (t: Test): boolean {
-  if (redisBinariesFound()) return true
-  const why = 'redis-server and redis-cli are not on PATH'
-  if (process.env.CI) t.fail(`${why}; CI must provide them (.ci/run installs redis-server)`)
-  else t.pass('needs redis-server', { skip: `${why} (install redis-server to run this)` })
+  const problem = redisBinariesProblem()
+  if (problem === undefined) return true
+  if (process.env.CI) t.fail(`${problem}; CI must provide Redis 7 or newer (.ci/run installs redis-server)`)
+  else t.pass('needs redis-server', { skip: `${problem} (install redis-server 7 or newer to run this)` })
   return false
 }
 

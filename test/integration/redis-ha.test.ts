@@ -146,9 +146,9 @@ async function oneEntraCallPerKey (t: Test, bed: Testbed, gws: Gateway[], newUse
 }
 
 /**
- * Requests run without pause over every instance (a new user in one request of three, so Redis is
+ * Requests run without pause over every instance (a new user in one request of four, so Redis is
  * read and written throughout) and /readyz is polled, while `kill` takes a master down; the load
- * goes on until `promoted` holds and every instance is ready again, then one more second.
+ * goes on until `promoted` holds and every instance is ready again, then half a second more.
  */
 async function failover (gws: Gateway[], newUser: () => string, kill: () => Promise<void>, promoted: () => Promise<boolean>): Promise<{ load: LoadResult, killedAt: number, promotedAt: number, backAt: number }> {
   const load: LoadResult = { requests: 0, sentAt: [], failures: [], readiness: gws.map(() => []) }
@@ -158,8 +158,9 @@ async function failover (gws: Gateway[], newUser: () => string, kill: () => Prom
   const worker = async (): Promise<void> => {
     while (running) { // eslint-disable-line no-unmodified-loop-condition -- set by the caller
       const i = n++
-      const token = i % 3 === 0 ? newUser() : recent[i % recent.length]!
-      if (i % 3 === 0) recent[i % recent.length] = token
+      // One request in four is a new user; four and three instances share no factor, so each gets some.
+      const token = i % 4 === 0 ? newUser() : recent[i % recent.length]!
+      if (i % 4 === 0) recent[i % recent.length] = token
       load.sentAt.push(Date.now())
       try {
         const res = await call(gws[i % gws.length]!, token)
@@ -180,14 +181,14 @@ async function failover (gws: Gateway[], newUser: () => string, kill: () => Prom
   }
   const workers = [...Array.from({ length: IN_FLIGHT }, worker), poller()]
   try {
-    await sleep(1000)
+    await sleep(500)
     const killedAt = Date.now()
     await kill()
     await waitFor('a replica to be promoted', promoted, 20_000)
     const promotedAt = Date.now()
     await waitFor('every instance ready again', async () => (await Promise.all(gws.map(readiness))).every((s) => s === 'ready'), 20_000)
     const backAt = Date.now()
-    await sleep(1000)
+    await sleep(500)
     return { load, killedAt, promotedAt, backAt }
   } finally {
     running = false
