@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { assertionFrom, oboCacheKey } from '../../src/acquisition/cache-key'
+import { oboCacheKey } from '../../src/acquisition/cache-key'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS } from '../../src/emulator'
+import { assertionFrom } from '../../src/validation/assertion'
 import { jwtClaims } from '../helpers/msal-clients'
 import { needRedisBinaries, startRedisCluster, startSentinelSet, waitFor } from '../helpers/redis-topologies'
 import { startTestbed, type Testbed } from '../helpers/testbed'
@@ -42,13 +43,13 @@ t.test('Redis Cluster and Sentinel under the gateway', async (t) => {
   if (!needRedisBinaries(t)) return
   const bed = await startTestbed(t)
   const { emulator, recorder } = bed
-  const oboCalls = (): number => emulator.tokenRequests().filter((r) => r.grantType === OBO).length
+  const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType === OBO).length
   const alice = (await bed.kit.signIn()).accessToken
   /** A token for a user nobody has seen: its first request reaches L2 and Entra. */
   const newUser = (): string => {
     const now = Math.floor(Date.now() / 1000)
     const oid = randomUUID()
-    return emulator.signToken(TENANT, { ...jwtClaims(alice), oid, sub: oid, iat: now, nbf: now - 5, exp: now + 3600, uti: randomUUID() })
+    return emulator.keys.sign(TENANT, { ...jwtClaims(alice), oid, sub: oid, iat: now, nbf: now - 5, exp: now + 3600, uti: randomUUID() })
   }
   const valueKey = (token: string): string => `obo-gateway:v1:{${oboCacheKey({ clientId: DEV_IDS.gateway.clientId, tenantId: TENANT, assertion: assertionFrom(token), scopes: SCOPES, cp1: false })}}:t`
 
