@@ -20,7 +20,12 @@ COPY --from=build /app/dist dist
 # The emulator writes its CA here; a named volume mounted on it inherits this ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
-EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# The gateway's port (server.port) and the admin port deploy/kubernetes uses (server.adminPort).
+EXPOSE 8080 9090
+# The gateway answers /healthz on server.port, or on server.adminPort when set: set
+# OBO_GATEWAY_HEALTH_PORT to that port. The emulator and sample API roles have their own checks
+# (docker-compose.yml).
+ENV OBO_GATEWAY_HEALTH_PORT=8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.OBO_GATEWAY_HEALTH_PORT}/healthz`, { signal: AbortSignal.timeout(2500) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "--enable-source-maps", "dist/src/cli.js"]
