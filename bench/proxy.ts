@@ -6,6 +6,7 @@
  *   npm run bench:proxy                        (3 rounds, 2 s warm-up + 8 s per case)
  *   npm run bench:proxy -- --rounds 1 --seconds 5 --profile
  *   npm run bench:proxy -- --case small         (only the cases whose name contains "small")
+ *   npm run bench:proxy -- --log                (the gateway logs one line per request, as `npm start` does)
  *
  * Through the gateway every request is a validation cache hit and a token cache hit: the same
  * real user token (Alice, signed in with msal-node against the in-process Entra ID emulator) is
@@ -42,7 +43,7 @@ import { printAllocations, printDifference, printSummary, summariseProfile, type
 import { printResults, roundLine, Samples } from './lib/report'
 import { SeedClients } from './lib/sign-in'
 
-function options (): { rounds: number, seconds: number, warmup: number, profile: boolean, case: string } {
+function options (): { rounds: number, seconds: number, warmup: number, profile: boolean, case: string, log: boolean } {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
@@ -51,7 +52,9 @@ function options (): { rounds: number, seconds: number, warmup: number, profile:
       warmup: { type: 'string', default: '2' },
       profile: { type: 'boolean', default: false },
       // Only the cases whose name contains this text, e.g. --case small
-      case: { type: 'string', default: '' }
+      case: { type: 'string', default: '' },
+      // The gateway with the logger `npm start` gives it (info: a line per request) instead of none
+      log: { type: 'boolean', default: false }
     }
   })
   return {
@@ -59,7 +62,8 @@ function options (): { rounds: number, seconds: number, warmup: number, profile:
     seconds: Math.min(60, Math.max(1, Number(values.seconds))),
     warmup: Math.min(30, Math.max(0, Number(values.warmup))),
     profile: values.profile,
-    case: values.case
+    case: values.case,
+    log: values.log
   }
 }
 
@@ -88,7 +92,7 @@ async function main (): Promise<void> {
       identity: devGatewayIdentity(emulator),
       routes: [{ prefix: '/api', upstream: upstream.url, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
     })
-    const gateway = await startNodeServer('gateway', 'gateway', [gatewayConfig], LOAD_CPU)
+    const gateway = await startNodeServer('gateway', 'gateway', [gatewayConfig, ...(opts.log ? ['log'] : [])], LOAD_CPU)
     servers.push(gateway)
     const plain = await startNodeServer('reply-from', 'reply-from', [upstream.url], LOAD_CPU)
     servers.push(plain)
@@ -130,7 +134,7 @@ async function main (): Promise<void> {
     const version = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
     console.log(`Node ${process.version}, ${process.platform}/${process.arch}, fastify ${version('fastify')}, @fastify/reply-from ${version('@fastify/reply-from')}, undici ${version('undici')}, autocannon ${version('autocannon')}` +
       `${nginx === undefined ? '' : `, ${nginxVersion()}`}; ${opts.rounds} round(s), each case ${opts.warmup} s warm-up + ${opts.seconds} s measured, ${CONNECTIONS} connections, ` +
-      `${pinning ? 'each server under test alone on one core' : 'no pinning'}; medians of the rounds; ${Math.round((Date.now() - started) / 1000)} s in all\n`)
+      `${pinning ? 'each server under test alone on one core' : 'no pinning'}, gateway ${opts.log ? 'logging a line per request (info, to /dev/null)' : 'without a logger'}; medians of the rounds; ${Math.round((Date.now() - started) / 1000)} s in all\n`)
     printResults(samples, payloads, targets.map((t) => t.name), references, opts.rounds)
     console.log(`\nDownstream token requests (OBO) the gateway made during the timed run: ${oboDuringRun} (0 = every request was a token cache hit)`)
 

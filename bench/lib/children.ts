@@ -22,7 +22,8 @@ export interface NodeServer extends Server { proc: ChildProcess }
 /** Starts `server-process.ts <role> [arg]` on `cpu` and waits for the port it listens on. */
 export function startNodeServer (name: string, role: string, args: string[], cpu: string): Promise<NodeServer> {
   const [command, argv] = onCpu(cpu, process.execPath, ['--import', 'tsx', join(__dirname, 'server-process.ts'), role, ...args])
-  const proc = spawn(command, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // stdout is only the logged gateway's request log; errors still reach the terminal.
+  const proc = spawn(command, argv, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill(); reject(new Error(`${name} did not start in time`)) }, START_TIMEOUT_MS)
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited (${String(code)}) before listening`)) })

@@ -65,14 +65,17 @@ export async function startReplyFrom (upstream: string): Promise<Listening> {
 }
 
 /**
- * The gateway as `buildGateway` makes it from a config file's contents, no logger. It is loaded
- * from dist/ (the `bench:proxy` script builds first), the JavaScript `npm start` runs: through tsx
- * every closure the gateway creates per request would also pay for esbuild's keep-names helper.
+ * The gateway as `buildGateway` makes it from a config file's contents: no logger, or with `logged`
+ * the logger `npm start` gives it (level info: one line per request, tokens redacted), writing to
+ * this process's stdout, which the driver points at /dev/null. It is loaded from dist/ (the
+ * `bench:proxy` script builds first), the JavaScript `npm start` runs: through tsx every closure
+ * the gateway creates per request would also pay for esbuild's keep-names helper.
  */
-export async function startGateway (rawConfig: string): Promise<Listening> {
-  const { buildGateway } = require('../../dist/src/app') as typeof import('../../src/app')
+export async function startGateway (rawConfig: string, logged: boolean): Promise<Listening> {
+  const { buildGateway, LOG_REDACTIONS } = require('../../dist/src/app') as typeof import('../../src/app')
   const { resolveConfig } = require('../../dist/src/config/load') as typeof import('../../src/config/load')
-  const app = await buildGateway(resolveConfig(JSON.parse(rawConfig), { source: 'bench' }))
+  const config = resolveConfig(JSON.parse(rawConfig), { source: 'bench' })
+  const app = await buildGateway(config, logged ? { logger: { level: 'info', redact: LOG_REDACTIONS } } : {})
   await app.listen({ host: HOST, port: 0 })
   return { port: (app.server.address() as AddressInfo).port, close: async () => { await app.close() } }
 }
