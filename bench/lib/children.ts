@@ -30,8 +30,12 @@ export function startNodeServer (name: string, role: string, args: string[], cpu
     proc.once('message', (message: ChildReport) => {
       clearTimeout(timer)
       proc.removeAllListeners('exit')
-      const port = typeof message === 'object' && 'port' in message ? message.port : 0
-      resolve({ name, proc, pid: proc.pid!, url: `http://${HOST}:${port}`, stop: () => stopNodeServer(proc) })
+      if (typeof message !== 'object' || !('port' in message)) {
+        proc.kill()
+        reject(new Error(`${name} sent ${JSON.stringify(message)} before its port`))
+        return
+      }
+      resolve({ name, proc, pid: proc.pid!, url: `http://${HOST}:${message.port}`, stop: () => stopNodeServer(proc) })
     })
   })
 }

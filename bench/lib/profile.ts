@@ -27,11 +27,17 @@ export function summariseProfile (name: string, file: string, requests: number):
   const parent = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
   const add = (map: Map<string, number>, key: string, us: number): void => { map.set(key, (map.get(key) ?? 0) + us / requests) }
+  // Starting and stopping the profiler over the inspector lands in the profile too (stopping
+  // serialises it, which on a loaded machine took longer than ten µs per request): not the server's work.
+  const profilerAt = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (byId.get(at)!.callFrame.url === CONTROL_URL) return true
+    return false
+  }
   const summary: ProfileSummary = { name, busyUsPerRequest: 0, self: new Map(), area: new Map(), inclusive: new Map(), callers: new Map() }
   for (let i = 0; i < profile.samples.length; i++) {
     const us = profile.timeDeltas[i] ?? 0
     const leaf = byId.get(profile.samples[i]!)!
-    if (leaf.callFrame.functionName === '(idle)') continue
+    if (leaf.callFrame.functionName === '(idle)' || profilerAt(leaf.id)) continue
     summary.busyUsPerRequest += us / requests
     const key = frameKey(leaf.callFrame)
     add(summary.self, key, us)
@@ -113,6 +119,9 @@ function frameKey (frame: ProfileNode['callFrame']): string {
 }
 
 const PROJECT = 'project code (src, plugins, routes, bench)'
+
+/** The module that drives the profiler in the server's process (bench/lib/control.ts). */
+const CONTROL_URL = pathToFileURL(resolve(__dirname, 'control.ts')).href
 
 /** The repository's root as profile URLs spell it, wherever the checkout is. */
 const ROOT = pathToFileURL(resolve(__dirname, '../..')).href + '/'
