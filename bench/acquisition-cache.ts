@@ -28,7 +28,7 @@ import { TokenCache } from '../src/acquisition/token-cache'
 import { resolveConfig } from '../src/config/load'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { principalFromClaims, type DelegatedPrincipal } from '../src/validation/principal'
-import { jwtClaims, MsalKit } from '../test/helpers/msal-clients'
+import { jwtClaims, SeedClients } from './lib/sign-in'
 
 const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0)
 const USERS = SIZES.length > 0 ? SIZES : [10, 1_000, 10_000, 100_000]
@@ -57,8 +57,8 @@ function gc (): void {
 
 async function main (): Promise<void> {
   const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-')) })
-  const kit = new MsalKit(emulator)
-  const assertion = (await kit.signIn()).accessToken
+  const kit = new SeedClients(emulator)
+  const assertion = await kit.aliceToken()
   const principal = principalFromClaims(jwtClaims(assertion), TENANT) as DelegatedPrincipal
   const config = resolveConfig({
     identity: { instance: emulator.url, tenantId: TENANT, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
@@ -69,7 +69,7 @@ async function main (): Promise<void> {
   let memoryRow = ''
   for (const n of USERS) {
     // msal-node: the measured user through a real OBO call, the others deserialized clones of it.
-    const msal = kit.confidentialClient()
+    const msal = kit.gatewayClient()
     const real = await msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: SCOPES })
     if (real === null) throw new Error('no OBO result')
     const serialized = JSON.parse(msal.getTokenCache().serialize()) as Record<string, Record<string, Record<string, unknown>>>

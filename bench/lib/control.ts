@@ -1,0 +1,70 @@
+import { Session } from 'node:inspector/promises'
+import { writeFileSync } from 'node:fs'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
+import type { Listening } from './servers'
+
+/**
+ * The messages between the driver and a server's child process: `close`, and starting/stopping
+ * a profiler over the inspector protocol, so only the measured window is recorded, not start-up
+ * (module loading through tsx) or the warm-up. 'cpu' is what `node --cpu-prof` records; 'alloc' is
+ * V8's sampling heap profiler, counting objects already collected too.
+ */
+export type ProfileKind = 'cpu' | 'alloc'
+export type ControlMessage = 'close' | { start: ProfileKind } | { stop: ProfileKind, to: string }
+export type GcStats = Record<string, { count: number, ms: number }>
+export type ChildReport = { port: number } | 'started' | { gc: GcStats }
+
+export const PROFILE_SAMPLING_US = 250
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks'
+}
+
+/** In the child: tells the driver the port, then obeys its control messages. */
+export function serveControl (server: Listening): void {
+  let session: Session | undefined
+  let gc: PerformanceObserver | undefined
+  let gcStats: GcStats = {}
+  const send = (report: ChildReport): void => { process.send?.(report) }
+  const fail = (err: unknown): void => { console.error(err); process.exit(1) }
+  process.on('message', (message: ControlMessage) => {
+    if (message === 'close') {
+      server.close().finally(() => process.exit(0))
+    } else if ('start' in message) {
+      const current = session = new Session()
+      current.connect()
+      gcStats = {}
+      gc = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          const kind = GC_KINDS[(entry as unknown as { detail: { kind: number } }).detail.kind] ?? 'other'
+          const stat = gcStats[kind] ?? (gcStats[kind] = { count: 0, ms: 0 })
+          stat.count++
+          stat.ms += entry.duration
+        }
+      })
+      gc.observe({ entryTypes: ['gc'] })
+      const started = message.start === 'cpu'
+        ? current.post('Profiler.enable')
+          .then(() => current.post('Profiler.setSamplingInterval', { interval: PROFILE_SAMPLING_US }))
+          .then(() => current.post('Profiler.start'))
+        : current.post('HeapProfiler.enable')
+          .then(() => current.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never))
+      started.then(() => { send('started') }, fail)
+    } else if (session !== undefined) {
+      const current = session
+      const stopped = message.stop === 'cpu'
+        ? current.post('Profiler.stop').then(({ profile }) => profile as unknown)
+        : current.post('HeapProfiler.stopSampling').then(({ profile }) => profile as unknown)
+      stopped.then((profile) => {
+        gc?.disconnect()
+        writeFileSync(message.to, JSON.stringify(profile))
+        current.disconnect()
+        send({ gc: gcStats })
+      }, fail)
+    }
+  })
+  send({ port: server.port })
+}
