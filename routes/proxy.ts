@@ -25,7 +25,9 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       scope.addHook('onClose', async () => { await forwarder.close() })
       const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
 
-      const preHandler: preHandlerHookHandler[] = [async (request) => { await scope.entraAuthenticate(request) }]
+      const tracing = scope.tracing
+      const authenticate = async (request: FastifyRequest): Promise<void> => { await scope.entraAuthenticate(request) }
+      const preHandler: preHandlerHookHandler[] = [tracing === null ? authenticate : tracing.validation(authenticate)]
       if (limit !== undefined) {
         // Per caller, not per IP: behind one NAT or BFF sit many users.
         preHandler.push(scope.rateLimit({
@@ -49,7 +51,8 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           clientIp: request.ip,
           protocol: request.protocol,
           correlationId: request.id,
-          signal
+          signal,
+          trace: tracing?.of(request)
         })
         reply.code(upstream.status).headers(upstream.headers)
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.
@@ -67,6 +70,6 @@ export default fp(proxyRoutes, {
   fastify: '5.x',
   // Its own routes and hooks stay inside it.
   encapsulate: true,
-  dependencies: ['obo-gateway-observability', 'obo-gateway-entra-auth', 'obo-gateway-token-acquisition'],
-  decorators: { fastify: ['metrics', 'entraAuthenticate', 'tokenAcquirer'] }
+  dependencies: ['obo-gateway-observability', 'obo-gateway-tracing', 'obo-gateway-entra-auth', 'obo-gateway-token-acquisition'],
+  decorators: { fastify: ['metrics', 'tracing', 'entraAuthenticate', 'tokenAcquirer'] }
 })
