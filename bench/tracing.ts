@@ -9,7 +9,7 @@
  *               git archive <commit> | tar -x -C /tmp/base && ln -s "$PWD/node_modules" /tmp/base/
  *               (cd /tmp/base && npx tsc -p tsconfig.build.json)
  *
- *   npm run bench:tracing -- [--baseline /tmp/base] [--rounds 3] [--seconds 5]
+ *   npm run bench:tracing -- [--baseline /tmp/base] [--rounds 3] [--seconds 5] [--warmup 3]
  *
  * Each gateway runs `dist/src/cli.js` in its own process; this process runs the Entra ID emulator
  * (idle once the caches are warm), the upstream, the OTLP receiver and autocannon. The figure that
@@ -35,9 +35,10 @@ const CONNECTIONS = 20
 const CLK_TCK = 100
 const ANSWER = JSON.stringify({ id: 42, name: 'Widget', tags: ['a', 'b', 'c'], price: 9.99 })
 
-const { values } = parseArgs({ options: { baseline: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' } } })
+const { values } = parseArgs({ options: { baseline: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' }, warmup: { type: 'string' } } })
 const rounds = Number(values.rounds ?? 3)
 const seconds = Number(values.seconds ?? 5)
+const warmup = Number(values.warmup ?? 3)
 
 async function listen (server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve))
@@ -117,12 +118,12 @@ async function main (): Promise<void> {
     ...(values.baseline !== undefined ? [await startGateway('baseline', resolve(values.baseline), base)] : [])
   ]
 
-  console.log(`node ${process.version}, ${rounds} round(s) of 1 s warm-up + ${seconds} s per gateway, ${CONNECTIONS} connections`)
+  console.log(`node ${process.version}, ${rounds} round(s) of ${warmup} s warm-up + ${seconds} s per gateway, ${CONNECTIONS} connections`)
   const figures = new Map<string, Array<{ rps: number, cpuUsPerRequest: number }>>()
   for (let round = 1; round <= rounds; round++) {
     const line: string[] = []
     for (const gateway of gateways) {
-      await measure(gateway, headers, 1)
+      await measure(gateway, headers, warmup)
       const m = await measure(gateway, headers, seconds)
       if (m.errors > 0) throw new Error(`${gateway.name}: ${m.errors} failed requests`)
       figures.set(gateway.name, [...(figures.get(gateway.name) ?? []), m])
