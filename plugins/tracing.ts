@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TelemetryConfig } from '../src/config/types'
-import { startTracing, type RequestTrace } from '../src/observability/tracing'
+import { startTracing } from '../src/observability/tracing'
+import type { RequestTrace } from '../src/observability/tracing-types'
 
 declare module 'fastify' {
   interface FastifyInstance {

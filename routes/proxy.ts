@@ -25,7 +25,8 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       scope.addHook('onClose', async () => { await forwarder.close() })
       const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
 
-      const tracing = scope.tracing
+      // Tracing is optional: without plugins/tracing (or with it off) each step checks one null.
+      const tracing = scope.hasDecorator('tracing') ? scope.tracing : null
       const authenticate = async (request: FastifyRequest): Promise<void> => { await scope.entraAuthenticate(request) }
       const preHandler: preHandlerHookHandler[] = [tracing === null ? authenticate : tracing.validation(authenticate)]
       if (limit !== undefined) {
@@ -70,6 +71,6 @@ export default fp(proxyRoutes, {
   fastify: '5.x',
   // Its own routes and hooks stay inside it.
   encapsulate: true,
-  dependencies: ['obo-gateway-observability', 'obo-gateway-tracing', 'obo-gateway-entra-auth', 'obo-gateway-token-acquisition'],
-  decorators: { fastify: ['metrics', 'tracing', 'entraAuthenticate', 'tokenAcquirer'] }
+  dependencies: ['obo-gateway-observability', 'obo-gateway-entra-auth', 'obo-gateway-token-acquisition'],
+  decorators: { fastify: ['metrics', 'entraAuthenticate', 'tokenAcquirer'] }
 })

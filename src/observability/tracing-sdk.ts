@@ -7,7 +7,7 @@ import type { DownstreamToken } from '../acquisition/token-acquirer'
 import type { TelemetryConfig } from '../config/types'
 import type { UpstreamResponse } from '../forwarding/forwarder'
 import { GatewayError, InvalidTokenError } from '../errors'
-import type { Grant, RequestTrace, TracedRequest, Tracing, TracingOptions } from './tracing'
+import type { Grant, RequestTrace, TracedRequest, Tracing, TracingOptions } from './tracing-types'
 
 const DEFAULT_SERVICE_NAME = 'obo-gateway'
 /** Spans still buffered at shutdown get this long to reach the collector. */
