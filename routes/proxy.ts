@@ -25,7 +25,10 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       scope.addHook('onClose', async () => { await forwarder.close() })
       const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
 
-      const preHandler: preHandlerHookHandler[] = [async (request) => { await scope.entraAuthenticate(request) }]
+      // Tracing is optional: without plugins/tracing (or with it off) each step checks one null.
+      const tracing = scope.hasDecorator('tracing') ? scope.tracing : null
+      const authenticate = async (request: FastifyRequest): Promise<void> => { await scope.entraAuthenticate(request) }
+      const preHandler: preHandlerHookHandler[] = [tracing === null ? authenticate : tracing.validation(authenticate)]
       if (limit !== undefined) {
         // Per caller, not per IP: behind one NAT or BFF sit many users.
         preHandler.push(scope.rateLimit({
@@ -49,7 +52,8 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           clientIp: request.ip,
           protocol: request.protocol,
           correlationId: request.id,
-          signal
+          signal,
+          trace: tracing?.of(request)
         })
         reply.code(upstream.status).headers(upstream.headers)
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.

@@ -14,6 +14,7 @@ import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
 import observability from '../plugins/observability'
 import tokenAcquisition from '../plugins/token-acquisition'
+import tracing from '../plugins/tracing'
 import health from '../routes/health'
 import proxyRoutes from '../routes/proxy'
 
@@ -46,6 +47,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
   })
   const metrics = new GatewayMetrics(() => app.tokenAcquirer.stats())
   await app.register(observability, { metrics })
+  await app.register(tracing, { config: config.telemetry })
   // While shutting down, answers to requests already in flight close their connection; otherwise a
   // keep-alive client would hold the server open until its idle timeout.
   let closing = false

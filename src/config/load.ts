@@ -6,6 +6,7 @@ import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
 import { parseRedisUrl } from '../redis/url'
 import { DEFAULTS } from './defaults'
+import { resolveTelemetry } from '../observability/tracing-config'
 
 /** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
 export class ConfigError extends Error {
@@ -55,8 +56,9 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
   if (issues.length > 0) throw new ConfigError(options.source, issues)
 
   const config = buildConfig(substituted as RawConfig, options.baseDir ?? process.cwd(), issues)
+  const telemetry = resolveTelemetry((substituted as RawConfig).telemetry, env, issues)
   if (issues.length > 0 || config === undefined) throw new ConfigError(options.source, issues)
-  return config
+  return telemetry === undefined ? config : { ...config, telemetry }
 }
 
 function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): GatewayConfig | undefined {

@@ -91,6 +91,13 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false })),
     expiryMarginSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
     lockMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
+  }, { additionalProperties: false })),
+  telemetry: Type.Optional(Type.Object({
+    /** An OTLP/HTTP receiver's base URL, like OTEL_EXPORTER_OTLP_ENDPOINT: /v1/traces is appended. */
+    otlpEndpoint: Type.Optional(HttpUrl),
+    protocol: Type.Optional(Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { description: "'http/protobuf' or 'http/json'" })),
+    serviceName: Type.Optional(NonEmpty),
+    sampleRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'a number from 0 to 1' }))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
 

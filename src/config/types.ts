@@ -82,6 +82,19 @@ export interface GatewayConfig {
   identity: IdentityConfig
   routes: RouteConfig[]
   tokenCache: TokenCacheConfig
+  /** Present when traces are exported (the `telemetry` block or OTEL_EXPORTER_OTLP_*ENDPOINT). */
+  telemetry?: TelemetryConfig
+}
+
+/** Where and how spans are exported over OTLP; the SDK reads the other OTEL_* variables itself. */
+export interface TelemetryConfig {
+  /** The full OTLP/HTTP traces URL (…/v1/traces). */
+  tracesUrl: string
+  protocol: 'http/protobuf' | 'http/json'
+  /** service.name; otherwise OTEL_SERVICE_NAME, otherwise obo-gateway. */
+  serviceName?: string
+  /** Share of new traces recorded (a client's sampled flag is followed); otherwise OTEL_TRACES_SAMPLER. */
+  sampleRatio?: number
 }
 
 /** `tokenCache`, defaults (src/config/defaults.ts) applied; without `redisUrl` the cache is in-process only. */

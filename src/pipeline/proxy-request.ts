@@ -7,6 +7,8 @@ import type { RouteConfig } from '../config/types'
 import { callDownstream } from '../forwarding/downstream-call'
 import type { Forwarder, UpstreamResponse } from '../forwarding/forwarder'
 import { prepareBody, type RequestBody } from '../forwarding/request-body'
+import { tracedSteps } from '../observability/tracing'
+import type { RequestTrace, TraceableSteps } from '../observability/tracing-types'
 import type { Assertion } from '../validation/assertion'
 import type { AppPrincipal, DelegatedPrincipal, Principal } from '../validation/principal'
 import { authorize } from '../validation/requirements'
@@ -41,6 +43,8 @@ export interface ProxiedRequest {
   correlationId: string
   /** Emits 'abort' when the client goes away: the upstream request is cancelled. */
   signal: EventEmitter
+  /** The request's spans when tracing is on. */
+  trace?: RequestTrace | undefined
 }
 
 const NO_BODY: RequestBody = { replayable: true, bytes: undefined }
@@ -59,17 +63,19 @@ export async function proxyRequest ({ route, forwarder, tokens }: ProxyRoute, re
   authorize(principal, route)
   const path = forwarder.pathFor(request.url)
   const body = request.body === undefined ? NO_BODY : await prepareBody(request.body, request.headers['content-length'], route.replayBodyLimitBytes)
-  return await callDownstream(principal, body, {
+  const steps: TraceableSteps = {
     acquire: (claims) => principal.kind === 'user'
       ? tokens.forUser(principal, request.assertion, route.user?.scopes ?? NO_SCOPES, claims === undefined ? {} : { claims })
       : tokens.forApp(principal, route.app?.scopes ?? NO_SCOPES),
     evict: (token) => tokens.evict(token.cacheKey),
-    send: (accessToken, attemptBody) => forwarder.forward({ method: request.method, path, headers: request.headers, body: attemptBody, signal: request.signal }, {
+    send: (accessToken, attemptBody, headers = request.headers) => forwarder.forward({ method: request.method, path, headers, body: attemptBody, signal: request.signal }, {
       downstreamToken: accessToken,
       clientIp: request.clientIp,
       protocol: request.protocol,
       host: request.headers.host,
       correlationId: request.correlationId
     })
-  })
+  }
+  const { trace } = request
+  return await callDownstream(principal, body, trace === undefined ? steps : tracedSteps(trace, principal.kind === 'user' ? 'on_behalf_of' : 'client_credentials', route.upstream, request.method, request.headers, steps))
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { BadRequestError, HeadersTooLargeError, RequestTimeoutError } from '../errors'
-import { errorResponse, type ChallengeContext } from '../http/error-response'
+import { errorResponse } from '../http/error-response'
+import type { ChallengeContext } from '../http/error-table'
 
 /**
  * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses before there is a request (a
