@@ -15,6 +15,7 @@ import { defaultSeed } from './default-seed'
 import { parseSeed } from './seed'
 import type { EmulatorSeed } from './seed-schema'
 import { buildServer } from './server'
+import { createSignInState } from './signin/state'
 import type { TokenRequestRecord } from './token-endpoint'
 import { TokenIssuer } from './tokens'
 import { WorkloadIssuers, type ServiceAccountTokenRequest } from './workload-issuers'
@@ -33,6 +34,11 @@ export interface EmulatorOptions {
    * docker compose: it becomes the issuer, the metadata's endpoints and a name on the certificate.
    */
   publicUrl?: string
+  /**
+   * Milliseconds since the epoch, for the lifetimes of sign-in state (codes 10 min, device codes
+   * 15 min, spa refresh tokens 24 h); tests pass a clock they can move forward. Default Date.now.
+   */
+  clock?: () => number
 }
 
 /** Hosted Kubernetes-style OIDC issuers (seed `workloadIssuers`), for workload identity federation. */
@@ -87,6 +93,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   for (const rule of seed.failures ?? []) failures.add(rule)
   const conditionalAccess = new ConditionalAccess(directory)
   for (const policy of seed.mfaPolicies ?? []) conditionalAccess.addMfaPolicy(policy)
+  const signIn = createSignInState(directory, conditionalAccess, options.clock ?? Date.now)
   const controls = createControls({ directory, keyring, failures, conditionalAccess, tokenRequests: requests, managedIdentityRequests: miRequests, jwksFetches })
   // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
   const outbound = createHttpsAgent({ ca: [tls.caPem] })
@@ -102,6 +109,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     assertionVerifier: new ClientAssertionVerifier({ directory, keyring, url: () => url, dispatcher: outbound }),
     failures,
     conditionalAccess,
+    signIn,
     identityHeader,
     recordManagedIdentityRequest: (entry) => { miRequests.push(entry) },
     workloadIssuers,
