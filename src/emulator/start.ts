@@ -15,6 +15,7 @@ import { defaultSeed } from './default-seed'
 import { parseSeed } from './seed'
 import type { EmulatorSeed } from './seed-schema'
 import { buildServer } from './server'
+import { createSignInControls, type SignInControls } from './signin/controls'
 import { createSignInState } from './signin/state'
 import type { TokenRequestRecord } from './token-endpoint'
 import { TokenIssuer } from './tokens'
@@ -54,7 +55,7 @@ export interface WorkloadControls {
  * change or read at run time by what it acts on (the HTTP control API under `/_emulator/` offers
  * the same): `failures`, `sessions`, `mfa`, `keys`, `records`, `workloads`.
  */
-export interface RunningEmulator extends EmulatorControls {
+export interface RunningEmulator extends EmulatorControls, SignInControls {
   /** e.g. https://127.0.0.1:53211, no trailing slash: the authority "instance". */
   url: string
   /** '127.0.0.1:53211', what msal-node needs in knownAuthorities. */
@@ -128,6 +129,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     caPem: tls.caPem,
     seed,
     ...controls,
+    ...createSignInControls(directory, signIn),
     workloads: {
       serviceAccountToken: (request) => workloadIssuers.mint(request),
       issuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? '')

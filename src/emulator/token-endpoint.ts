@@ -12,6 +12,7 @@ import { clientCredentialsGrant } from './grants/client-credentials'
 import type { Grant } from './grants/grant'
 import { JWT_BEARER, onBehalfOfGrant } from './grants/on-behalf-of'
 import { passwordGrant } from './grants/password'
+import { refreshTokenGrant } from './grants/refresh-token'
 import type { Keyring } from './keyring'
 import type { FailureKind, SeedTenant } from './seed-schema'
 import type { SignInState } from './signin/state'
@@ -51,7 +52,8 @@ const GRANTS = new Map<string, Grant>([
   ['password', passwordGrant],
   [JWT_BEARER, onBehalfOfGrant],
   ['client_credentials', clientCredentialsGrant],
-  ['authorization_code', authorizationCodeGrant]
+  ['authorization_code', authorizationCodeGrant],
+  ['refresh_token', refreshTokenGrant]
 ])
 
 const decode = createDecoder()

@@ -9,6 +9,7 @@ import type { Clock } from './codes'
 import type { ConsentModel } from './consent'
 import * as pages from './pages'
 import type { Session, Sessions } from './session-cookie'
+import type { Accounts } from './state'
 
 /** How long a sign-in may sit on one of its pages. */
 const INTERACTION_LIFETIME_MS = 60 * 60 * 1000
@@ -63,6 +64,7 @@ export interface SignInFlowDependencies {
   conditionalAccess: ConditionalAccess
   sessions: Sessions
   consents: ConsentModel
+  accounts: Accounts
   clock: Clock
 }
 
@@ -166,7 +168,7 @@ export class SignInFlow {
         if (form.passwd !== user.password) {
           return 'Your account or password is incorrect. If you don\'t remember your password, reset it now. (AADSTS50126: Error validating credentials due to invalid username or password.)'
         }
-        if (user.accountEnabled === false) return 'Your account has been locked. Contact your support person to unlock it, then try again. (AADSTS50057: The user account is disabled.)'
+        if (!this.deps.accounts.enabled(purpose.tenant.id, user.objectId)) return 'Your account has been locked. Contact your support person to unlock it, then try again. (AADSTS50057: The user account is disabled.)'
         Object.assign(interaction, {
           authenticated: true,
           amr: ['pwd'],

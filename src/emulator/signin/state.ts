@@ -7,9 +7,29 @@ import { SignInFlow } from './flow'
 import { RefreshTokens } from './refresh-tokens'
 import { Sessions } from './session-cookie'
 
+/** Accounts switched off at run time (an admin's "block sign-in"), on top of the seed's accountEnabled. */
+export class Accounts {
+  private readonly disabled = new Set<string>()
+
+  constructor (private readonly directory: Directory) {}
+
+  setEnabled (tenantId: string, oid: string, enabled: boolean): void {
+    const key = `${tenantId}|${oid}`.toLowerCase()
+    if (enabled) this.disabled.delete(key)
+    else this.disabled.add(key)
+  }
+
+  enabled (tenantId: string, oid: string): boolean {
+    const tenant = this.directory.tenant(tenantId)
+    const user = tenant?.users?.find((u) => u.objectId.toLowerCase() === oid.toLowerCase())
+    return user !== undefined && user.accountEnabled !== false && !this.disabled.has(`${tenant?.id ?? ''}|${oid}`.toLowerCase())
+  }
+}
+
 /** Everything interactive sign-in remembers between requests, in memory like the rest of the emulator. */
 export interface SignInState {
   clock: Clock
+  accounts: Accounts
   sessions: Sessions
   codes: AuthorizationCodes
   refreshTokens: RefreshTokens
@@ -19,20 +39,18 @@ export interface SignInState {
 }
 
 export function createSignInState (directory: Directory, conditionalAccess: ConditionalAccess, clock: Clock): SignInState {
-  const enabled = (tenantId: string, oid: string): boolean => {
-    const tenant = directory.tenant(tenantId)
-    return tenant?.users?.find((u) => u.objectId === oid)?.accountEnabled !== false
-  }
+  const accounts = new Accounts(directory)
   // A revocation (or a disabled account) ends the browser session too, not only the tokens.
-  const sessions = new Sessions((s) => enabled(s.tenantId, s.oid) && s.authTime >= (conditionalAccess.revocationTime(s.tenantId, s.oid) ?? 0))
+  const sessions = new Sessions((s) => accounts.enabled(s.tenantId, s.oid) && s.authTime >= (conditionalAccess.revocationTime(s.tenantId, s.oid) ?? 0))
   const consents = new ConsentModel(directory)
   return {
     clock,
+    accounts,
     sessions,
     codes: new AuthorizationCodes(clock),
     refreshTokens: new RefreshTokens(clock),
     deviceCodes: new DeviceCodes(clock),
     consents,
-    flow: new SignInFlow({ directory, conditionalAccess, sessions, consents, clock })
+    flow: new SignInFlow({ directory, conditionalAccess, sessions, consents, accounts, clock })
   }
 }
