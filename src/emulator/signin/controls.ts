@@ -29,4 +29,3 @@ export function createSignInControls (directory: Directory, signIn: SignInState)
     }
   }
 }
-
