@@ -146,7 +146,12 @@ export class ConditionalAccess {
       400, { suberror: 'basic_action', claims: mfaClaims(found.shape, found.policyId) })
   }
 
-  private applies (policy: MfaPolicy, tenant: SeedTenant, resource: SeedApplication, user: AssertionUser): boolean {
+  /** Whether an MFA policy covers this resource for this user: interactive sign-in then asks for the second factor. */
+  mfaRequired (tenant: SeedTenant, resource: SeedApplication, user: { oid: string, username: string }): boolean {
+    return this.policies.some((p) => !p.removed && this.applies(p.policy, tenant, resource, user))
+  }
+
+  private applies (policy: MfaPolicy, tenant: SeedTenant, resource: SeedApplication, user: { oid: string, username: string }): boolean {
     if (policy.tenantId !== undefined && this.directory.tenant(policy.tenantId) !== tenant) return false
     if (policy.userObjectId !== undefined && policy.userObjectId.toLowerCase() !== user.oid.toLowerCase()) return false
     if (policy.username !== undefined && policy.username.toLowerCase() !== user.username.toLowerCase()) return false

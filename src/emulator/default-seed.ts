@@ -17,8 +17,15 @@ export const DEV_IDS = {
     scopes: ['Items.Read', 'Items.Write'],
     appRole: 'Items.Read.All'
   },
+  /** The public client for CLIs and desktop tools: ROPC, device code, loopback redirects on any port. */
   devClient: {
-    clientId: 'c0ffee00-1234-4abc-8def-000000000001'
+    clientId: 'c0ffee00-1234-4abc-8def-000000000001',
+    redirectUri: 'http://localhost'
+  },
+  /** A single-page app (MSAL.js): codes and refresh tokens redeemable only cross-origin. */
+  devSpa: {
+    clientId: 'c0ffee00-1234-4abc-8def-000000000002',
+    redirectUris: ['http://localhost:8080/', 'http://127.0.0.1:8080/']
   },
   daemon: {
     clientId: 'd4e40000-0000-4000-8000-000000000003',
@@ -35,6 +42,14 @@ export const DEV_IDS = {
     password: 'bob-dev-password',
     objectId: 'b0b00000-0000-4000-8000-00000000b0b0',
     name: 'Bob Example'
+  },
+  /** Signing in to the gateway asks her for a second factor (a seeded MFA policy). */
+  dana: {
+    username: 'dana@contoso.example',
+    password: 'dana-dev-password',
+    objectId: 'da4a0000-0000-4000-8000-00000000da4a',
+    name: 'Dana Example',
+    mfaCode: '123456'
   }
 } as const
 
@@ -68,7 +83,14 @@ export const defaultSeed: EmulatorSeed = {
         displayName: 'dev-client',
         publicClient: true,
         scopes: [],
-        accessTokenAcceptedVersion: 2
+        accessTokenAcceptedVersion: 2,
+        redirectUris: { publicClient: [DEV_IDS.devClient.redirectUri] }
+      },
+      {
+        clientId: DEV_IDS.devSpa.clientId,
+        displayName: 'dev-spa',
+        accessTokenAcceptedVersion: 2,
+        redirectUris: { spa: [...DEV_IDS.devSpa.redirectUris] }
       },
       {
         clientId: DEV_IDS.daemon.clientId,
@@ -80,11 +102,13 @@ export const defaultSeed: EmulatorSeed = {
     ],
     users: [
       { username: DEV_IDS.alice.username, password: DEV_IDS.alice.password, objectId: DEV_IDS.alice.objectId, name: DEV_IDS.alice.name },
-      { username: DEV_IDS.bob.username, password: DEV_IDS.bob.password, objectId: DEV_IDS.bob.objectId, name: DEV_IDS.bob.name }
+      { username: DEV_IDS.bob.username, password: DEV_IDS.bob.password, objectId: DEV_IDS.bob.objectId, name: DEV_IDS.bob.name },
+      { username: DEV_IDS.dana.username, password: DEV_IDS.dana.password, objectId: DEV_IDS.dana.objectId, name: DEV_IDS.dana.name, mfaCode: DEV_IDS.dana.mfaCode }
     ],
     appRoleAssignments: [
       { clientId: DEV_IDS.daemon.clientId, resource: DEV_IDS.gateway.clientId, role: DEV_IDS.gateway.appRole },
       { clientId: DEV_IDS.gateway.clientId, resource: DEV_IDS.sampleApi.clientId, role: DEV_IDS.sampleApi.appRole }
     ]
-  }]
+  }],
+  mfaPolicies: [{ resource: DEV_IDS.gateway.clientId, username: DEV_IDS.dana.username }]
 }

@@ -11,6 +11,15 @@ export type EntraErrorName =
   | 'interaction_required'
   | 'temporarily_unavailable'
   | 'server_error'
+  // Interactive sign-in (/authorize redirects) and the device code flow.
+  | 'access_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'unsupported_response_type'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
+  | 'authorization_declined'
 
 /** What some refusals carry beyond the common fields: MFA's claims, consent's suberror, throttling's Retry-After. */
 export interface EntraErrorExtras {

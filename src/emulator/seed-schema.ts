@@ -12,6 +12,28 @@ const Guid = Type.String({ pattern: GUID_PATTERN, description: 'a GUID' })
 const Name = Type.String({ minLength: 1 })
 const ScopeName = Type.String({ pattern: '^[^\\s/]+$', description: 'a scope or role name without spaces or slashes' })
 
+// Interactive sign-in, named as in an Entra application manifest.
+const RedirectUri = Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*:', description: 'an absolute URI' })
+
+/** Entra's three platforms: each decides how a code may be redeemed (spa: cross-origin only, no secret). */
+const RedirectUrisSchema = Type.Object({
+  spa: Type.Optional(Type.Array(RedirectUri)),
+  web: Type.Optional(Type.Array(RedirectUri)),
+  /** Mobile and desktop: loopback entries (http://localhost, http://127.0.0.1) match any port. */
+  publicClient: Type.Optional(Type.Array(RedirectUri))
+}, { additionalProperties: false })
+
+/** A delegated permission grant; without `userObjectId` it is an admin's, for every user. */
+export const ConsentSchema = Type.Object({
+  clientId: Name,
+  /** The resource's client id or one of its identifier URIs. */
+  resource: Name,
+  scopes: Type.Array(ScopeName),
+  userObjectId: Type.Optional(Name)
+}, { additionalProperties: false })
+
+export type ConsentGrant = Static<typeof ConsentSchema>
+
 /**
  * A federated identity credential (workload identity federation). `{emulator}` in the issuer stands
  * for the emulator's URL, which is known only once it listens (e.g. `{emulator}/k8s/cluster-a`).
@@ -33,14 +55,21 @@ const ApplicationSchema = Type.Object({
   identifierUris: Type.Optional(Type.Array(Name)),
   scopes: Type.Optional(Type.Array(ScopeName)),
   appRoles: Type.Optional(Type.Array(ScopeName)),
-  accessTokenAcceptedVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Null()]))
+  accessTokenAcceptedVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Null()])),
+  redirectUris: Type.Optional(RedirectUrisSchema),
+  /** Client apps whose consent to this API is asked together with their own (combined consent). */
+  knownClientApplications: Type.Optional(Type.Array(Guid))
 }, { additionalProperties: false })
 
 const UserSchema = Type.Object({
   username: Name,
   password: Name,
   objectId: Guid,
-  name: Name
+  name: Name,
+  /** The second factor: the code the "Enter code" page accepts. */
+  mfaCode: Type.Optional(Type.String({ pattern: '^\\d{4,10}$', description: 'a string of 4 to 10 digits' })),
+  /** false: sign-in and refresh tokens are refused (AADSTS50057). */
+  accountEnabled: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 const AppRoleAssignmentSchema = Type.Object({
@@ -63,7 +92,10 @@ const TenantSchema = Type.Object({
   applications: Type.Array(ApplicationSchema),
   users: Type.Optional(Type.Array(UserSchema)),
   appRoleAssignments: Type.Optional(Type.Array(AppRoleAssignmentSchema)),
-  managedIdentities: Type.Optional(Type.Array(ManagedIdentitySchema))
+  managedIdentities: Type.Optional(Type.Array(ManagedIdentitySchema)),
+  consents: Type.Optional(Type.Array(ConsentSchema)),
+  /** true: scopes nobody consented to ask for consent (AADSTS65001 without a sign-in); default: all consented. */
+  enforceConsent: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 export const MFA_SHAPES = ['interaction_required', 'basic_action'] as const

@@ -4,6 +4,7 @@ import { EntraError, entraErrorBody } from './entra-errors'
 import { registerMetadata, type MetadataDependencies } from './metadata'
 import type { TlsMaterial } from './ca'
 import { registerManagedIdentity, type ManagedIdentityDependencies } from './managed-identity'
+import { registerAuthorize } from './signin/authorize'
 import { registerTokenEndpoint, type TokenEndpointDependencies } from './token-endpoint'
 import type { WorkloadIssuers } from './workload-issuers'
 
@@ -68,6 +69,7 @@ export function buildServer (options: ServerOptions): FastifyInstance {
 
   registerMetadata(app, options)
   registerTokenEndpoint(app, options)
+  registerAuthorize(app, options)
   registerManagedIdentity(app, options)
   options.workloadIssuers.register(app)
   return app

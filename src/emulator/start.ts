@@ -15,6 +15,8 @@ import { defaultSeed } from './default-seed'
 import { parseSeed } from './seed'
 import type { EmulatorSeed } from './seed-schema'
 import { buildServer } from './server'
+import { createSignInControls, type SignInControls } from './signin/controls'
+import { createSignInState } from './signin/state'
 import type { TokenRequestRecord } from './token-endpoint'
 import { TokenIssuer } from './tokens'
 import { WorkloadIssuers, type ServiceAccountTokenRequest } from './workload-issuers'
@@ -33,6 +35,11 @@ export interface EmulatorOptions {
    * docker compose: it becomes the issuer, the metadata's endpoints and a name on the certificate.
    */
   publicUrl?: string
+  /**
+   * Milliseconds since the epoch, for the lifetimes of sign-in state (codes 10 min, device codes
+   * 15 min, spa refresh tokens 24 h); tests pass a clock they can move forward. Default Date.now.
+   */
+  clock?: () => number
 }
 
 /** Hosted Kubernetes-style OIDC issuers (seed `workloadIssuers`), for workload identity federation. */
@@ -48,7 +55,7 @@ export interface WorkloadControls {
  * change or read at run time by what it acts on (the HTTP control API under `/_emulator/` offers
  * the same): `failures`, `sessions`, `mfa`, `keys`, `records`, `workloads`.
  */
-export interface RunningEmulator extends EmulatorControls {
+export interface RunningEmulator extends EmulatorControls, SignInControls {
   /** e.g. https://127.0.0.1:53211, no trailing slash: the authority "instance". */
   url: string
   /** '127.0.0.1:53211', what msal-node needs in knownAuthorities. */
@@ -87,6 +94,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   for (const rule of seed.failures ?? []) failures.add(rule)
   const conditionalAccess = new ConditionalAccess(directory)
   for (const policy of seed.mfaPolicies ?? []) conditionalAccess.addMfaPolicy(policy)
+  const signIn = createSignInState(directory, conditionalAccess, options.clock ?? Date.now)
   const controls = createControls({ directory, keyring, failures, conditionalAccess, tokenRequests: requests, managedIdentityRequests: miRequests, jwksFetches })
   // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
   const outbound = createHttpsAgent({ ca: [tls.caPem] })
@@ -102,6 +110,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     assertionVerifier: new ClientAssertionVerifier({ directory, keyring, url: () => url, dispatcher: outbound }),
     failures,
     conditionalAccess,
+    signIn,
     identityHeader,
     recordManagedIdentityRequest: (entry) => { miRequests.push(entry) },
     workloadIssuers,
@@ -120,6 +129,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     caPem: tls.caPem,
     seed,
     ...controls,
+    ...createSignInControls(directory, signIn),
     workloads: {
       serviceAccountToken: (request) => workloadIssuers.mint(request),
       issuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? '')

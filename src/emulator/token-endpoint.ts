@@ -7,12 +7,15 @@ import { parseBasic, type TokenParams } from './client-auth'
 import { MULTI_TENANT_SEGMENTS, type Directory } from './directory'
 import { EntraError, missingParameter, tenantNotFound } from './entra-errors'
 import { RawAnswer, failureAnswer, type FailureContext, type FailureInjector } from './failure-rules'
+import { authorizationCodeGrant } from './grants/authorization-code'
 import { clientCredentialsGrant } from './grants/client-credentials'
 import type { Grant } from './grants/grant'
 import { JWT_BEARER, onBehalfOfGrant } from './grants/on-behalf-of'
 import { passwordGrant } from './grants/password'
+import { refreshTokenGrant } from './grants/refresh-token'
 import type { Keyring } from './keyring'
 import type { FailureKind, SeedTenant } from './seed-schema'
+import type { SignInState } from './signin/state'
 import type { TokenIssuer } from './tokens'
 
 export interface TokenRequestRecord {
@@ -40,13 +43,17 @@ export interface TokenEndpointDependencies {
   failures: FailureInjector
   /** Session revocations and MFA policies. */
   conditionalAccess: ConditionalAccess
+  /** Codes, refresh tokens, device codes and consents of interactive sign-in. */
+  signIn: SignInState
   record: (entry: TokenRequestRecord) => void
 }
 
 const GRANTS = new Map<string, Grant>([
   ['password', passwordGrant],
   [JWT_BEARER, onBehalfOfGrant],
-  ['client_credentials', clientCredentialsGrant]
+  ['client_credentials', clientCredentialsGrant],
+  ['authorization_code', authorizationCodeGrant],
+  ['refresh_token', refreshTokenGrant]
 ])
 
 const decode = createDecoder()
@@ -67,9 +74,10 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
       if (grant === undefined) throw new EntraError('unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`)
       const missing = grant.required.find((name) => (params[name] ?? '') === '')
       if (missing !== undefined) throw missingParameter(missing)
-      const tenant = resolveTenant(deps.directory, request.params.tenant, grantType, params)
+      const subject = grant.subject?.(params, deps.signIn)
+      const tenant = resolveTenant(deps.directory, request.params.tenant, grantType, params, subject?.tenantId)
       tenantId = tenant.id
-      user = requestUser(deps.directory, tenant, grantType, params)
+      user = subject?.user ?? requestUser(deps.directory, tenant, grantType, params)
 
       const context: FailureContext = { grantType, clientId, tenantId, scopes: (params.scope ?? '').split(' ').filter((s) => s !== ''), ...(user === undefined ? {} : { user }) }
       const rule = deps.failures.take(context)
@@ -91,6 +99,7 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
         tenant,
         params,
         authorization: request.headers.authorization,
+        origin: request.headers.origin,
         assertions: { verifier: deps.assertionVerifier, segment: request.params.tenant }
       })
     } catch (err) {
@@ -138,12 +147,14 @@ function requestUser (directory: Directory, tenant: SeedTenant, grantType: strin
  * `common`/`organizations` name no tenant, so Entra finds it from the request: the user's home
  * tenant for the password grant, the assertion's `tid` for OBO (the grant then verifies that token).
  */
-function resolveTenant (directory: Directory, segment: string, grantType: string, params: TokenParams): SeedTenant {
+function resolveTenant (directory: Directory, segment: string, grantType: string, params: TokenParams, recordedTenantId: string | undefined): SeedTenant {
   if (!MULTI_TENANT_SEGMENTS.has(segment.toLowerCase())) {
     const tenant = directory.tenant(segment)
     if (tenant === undefined) throw tenantNotFound(segment)
     return tenant
   }
+  const recorded = recordedTenantId === undefined ? undefined : directory.tenant(recordedTenantId)
+  if (recorded !== undefined) return recorded
   if (grantType === 'password') {
     const tenant = directory.tenantOfUser(params.username ?? '')
     if (tenant === undefined) throw new EntraError('invalid_grant', 50034, `The user account ${params.username ?? ''} does not exist in any tenant of this emulator.`)

@@ -115,10 +115,11 @@ export class TokenIssuer {
     }, 2)
   }
 
-  /** Always v2 (the v2 endpoint's id_token), audience = the client that signed the user in. */
-  idToken (tenant: SeedTenant, client: SeedApplication, user: UserIdentity): string {
+  /** Always v2 (the v2 endpoint's id_token), audience = the client that signed the user in; `extra` adds nonce and auth_time. */
+  idToken (tenant: SeedTenant, client: SeedApplication, user: UserIdentity, extra: { nonce?: string, auth_time?: number } = {}): string {
     const now = Math.floor(Date.now() / 1000)
     return this.keyring.sign(tenant.id, {
+      ...extra,
       aud: client.clientId,
       iss: v2Issuer(this.settings.url(), tenant.id),
       iat: now,
@@ -148,9 +149,4 @@ export function pairwiseSubject (tenantId: string, oid: string, appClientId: str
 export function servicePrincipalId (tenantId: string, clientId: string): string {
   const hex = createHash('sha256').update(`sp|${tenantId}|${clientId}`.toLowerCase()).digest('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`
-}
-
-/** Refresh tokens are handed out for shape's sake; this emulator does not redeem them. */
-export function opaqueToken (): string {
-  return randomBytes(48).toString('base64url')
 }

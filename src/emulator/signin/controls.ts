@@ -1,0 +1,31 @@
+import { ControlError } from '../controls'
+import type { Directory } from '../directory'
+import type { SeedTenant } from '../seed-schema'
+import type { SignInState } from './state'
+
+/** Accounts: an admin's "block sign-in". */
+export interface UserControls {
+  /** The user's sign-in, sessions and refresh tokens stop working (AADSTS50057) until enable(). */
+  disable: (tenantId: string, objectId: string) => void
+  enable: (tenantId: string, objectId: string) => void
+}
+
+/** The handle groups of interactive sign-in, in the grouped style of EmulatorControls. */
+export interface SignInControls {
+  users: UserControls
+}
+
+export function createSignInControls (directory: Directory, signIn: SignInState): SignInControls {
+  const user = (tenantId: string, objectId: string): SeedTenant => {
+    const tenant = directory.tenant(tenantId)
+    if (tenant === undefined) throw new ControlError('not_found', `no tenant '${tenantId}' in this emulator`)
+    if (directory.userByObjectId(tenant, objectId) === undefined) throw new ControlError('not_found', `no user with object id '${objectId}' in tenant '${tenantId}'`)
+    return tenant
+  }
+  return {
+    users: {
+      disable: (tenantId, objectId) => { signIn.accounts.setEnabled(user(tenantId, objectId).id, objectId, false) },
+      enable: (tenantId, objectId) => { signIn.accounts.setEnabled(user(tenantId, objectId).id, objectId, true) }
+    }
+  }
+}
