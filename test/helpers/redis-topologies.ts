@@ -30,6 +30,8 @@ export interface RedisCluster {
   nodes: RedisProcess[]
   /** The master nodes' ports, as the cluster sees them now. */
   masters: () => Promise<number[]>
+  /** The port of the master serving `key`'s hash slot now. */
+  ownerOf: (key: string) => Promise<number>
 }
 
 export interface SentinelSet {
@@ -160,7 +162,13 @@ export async function startRedisCluster (t: Test, { masters = 3, replicasPerMast
     masters: async () => {
       const alive = await Promise.all(nodes.map(async (n) => await withRedis(n.port, async (r) => /role:master/.test(await r.info('replication')) ? n.port : undefined).catch(() => undefined)))
       return alive.filter((p): p is number => p !== undefined)
-    }
+    },
+    ownerOf: async (key) => await withRedis(nodes[0]!.port, async (r) => {
+      const slot = Number(await r.cluster('KEYSLOT', key))
+      const master = (await r.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)?.[2]
+      if (master === undefined) throw new Error(`no node serves slot ${slot}`)
+      return master[1]
+    })
   }
 }
 
