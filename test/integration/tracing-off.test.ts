@@ -10,7 +10,7 @@ import { startTestbed } from '../helpers/testbed'
 t.test('without tracing configured, the SDK is never loaded and the client\'s trace context passes unchanged', async (t) => {
   const { emulator, kit, recorder } = await startTestbed(t)
   const config = resolveConfig({
-    server: { host: '127.0.0.1', port: 0 },
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
     identity: devGatewayIdentity(emulator),
     routes: [{ prefix: '/rec', upstream: recorder.url, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
   }, { source: 'test', env: {} })

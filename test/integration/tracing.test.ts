@@ -30,7 +30,7 @@ t.test('traces: the client\'s trace continues through the gateway to the upstrea
   const encryptionKey = randomBytes(32).toString('base64')
 
   const configFor = (protocol: 'http/json' | 'http/protobuf', serviceName: string): ReturnType<typeof resolveConfig> => resolveConfig({
-    server: { host: '127.0.0.1', port: 0 },
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
     identity: devGatewayIdentity(emulator),
     routes: [{
       prefix: '/rec',
