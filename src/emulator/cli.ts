@@ -4,9 +4,18 @@ import { parseArgs } from 'node:util'
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from './start'
 import { loadSeedFile, SeedError } from './seed'
 
-const USAGE = 'usage: obo-gateway emulator [--host H] [--port N] [--seed FILE(.json|.yaml)] [--data-dir DIR] [--public-url URL]'
 /** Inside the git-ignored .obo-gateway/ so the CA, once trusted, survives restarts. */
 const DEFAULT_DATA_DIR = '.obo-gateway/emulator'
+
+const USAGE = `usage: obo-gateway emulator [options]
+  runs the Entra ID emulator alone, until SIGINT or SIGTERM
+  --host H           listen address (default 127.0.0.1)
+  --port N           listen port (default 0: any free port)
+  --seed FILE        tenants, applications and users, .json or .yaml (default: the built-in dev seed)
+  --data-dir DIR     where the CA certificate and key are kept across restarts (default ${DEFAULT_DATA_DIR})
+  --public-url URL   the https origin clients use when it is not the listen address,
+                     e.g. https://emulator:8443 in docker compose
+  -h, --help         this text`
 
 class UsageError extends Error {}
 
@@ -15,6 +24,10 @@ class UsageError extends Error {}
  * exit code 1, never a stack trace.
  */
 export async function runEmulatorCommand (argv: string[]): Promise<void> {
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
   let emulator: RunningEmulator
   try {
     emulator = await startEmulator(await optionsFrom(argv))
@@ -62,7 +75,8 @@ function describe (emulator: RunningEmulator): string {
   const lines = [
     `Entra ID emulator listening on ${emulator.url}`,
     `CA certificate: ${emulator.caFile} (trust it, e.g. NODE_EXTRA_CA_CERTS=${emulator.caFile})`,
-    `msal-node: authority ${emulator.url}/<tenant id>, knownAuthorities ['${emulator.host}']`
+    `msal-node: authority ${emulator.url}/<tenant id or name>, knownAuthorities ['${emulator.host}']`,
+    `@azure/identity: authorityHost ${emulator.url} with disableInstanceDiscovery: true (else it asks login.microsoftonline.com about the authority)`
   ]
   for (const tenant of emulator.seed.tenants) {
     lines.push(`tenant ${tenant.name} ${tenant.id}`)
