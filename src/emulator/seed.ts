@@ -33,18 +33,24 @@ export async function loadSeedFile (file: string): Promise<EmulatorSeed> {
 }
 
 export function parseSeed (raw: unknown, source = 'seed'): EmulatorSeed {
+  const issues = schemaIssues(EmulatorSeedSchema, raw)
+  if (issues.length === 0) issues.push(...crossReferenceIssues(raw as EmulatorSeed))
+  if (issues.length > 0) throw new SeedError(source, issues)
+  return raw as EmulatorSeed
+}
+
+/** What is wrong with a value for a seed schema, one line per offending key path. */
+export function schemaIssues (schema: TSchema, raw: unknown): string[] {
   const issues: string[] = []
   const seen = new Set<string>()
-  for (const error of Value.Errors(EmulatorSeedSchema, raw)) {
+  for (const error of Value.Errors(schema, raw)) {
     const path = keyPath(error.path)
     // A union or a wrong type reports several errors for one key; the first one is enough.
     if (seen.has(path)) continue
     seen.add(path)
     issues.push(describe(error, path))
   }
-  if (issues.length === 0) issues.push(...crossReferenceIssues(raw as EmulatorSeed))
-  if (issues.length > 0) throw new SeedError(source, issues)
-  return raw as EmulatorSeed
+  return issues
 }
 
 function keyPath (pointer: string): string {

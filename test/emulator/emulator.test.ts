@@ -243,7 +243,7 @@ t.test('CLI: --help prints every option and exits 0', async (t) => {
   }
   t.not(process.exitCode, 1)
   t.match(stdout, /^usage: obo-gateway emulator \[options\]/)
-  for (const option of ['--host H', '--port N', '--seed FILE', '--data-dir DIR', '--public-url URL', '-h, --help']) t.match(stdout, option, option)
+  for (const option of ['--host H', '--port N', '--seed FILE', '--data-dir DIR', '--public-url URL', '--no-control-api', '-h, --help']) t.match(stdout, option, option)
 
   // The same through the real command line, as a user types it.
   const cli = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', timeout: 60_000 })
@@ -252,11 +252,11 @@ t.test('CLI: --help prints every option and exits 0', async (t) => {
   t.notMatch(cli.stderr, /Unknown option/)
 })
 
-t.test('CLI: serves until SIGTERM, prints what clients need', async (t) => {
+t.test('CLI: serves until SIGTERM, prints what clients need; --no-control-api', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'obo-emulator-run-'))
   // The same TypeScript loader (and coverage hook) as this test process.
   const child = spawn(process.execPath, [...process.execArgv, '-e',
-    `require('./src/emulator').runEmulatorCommand(['--port', '0', '--data-dir', ${JSON.stringify(dataDir)}])`],
+    `require('./src/emulator').runEmulatorCommand(['--port', '0', '--no-control-api', '--data-dir', ${JSON.stringify(dataDir)}])`],
   { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -279,6 +279,8 @@ t.test('CLI: serves until SIGTERM, prints what clients need', async (t) => {
   const url = /listening on (\S+)/.exec(stdout)?.[1] ?? ''
   const agent = new MsalKit({ url, host: '', caPem: await readFile(join(dataDir, 'ca.pem'), 'utf8') })
   t.equal((await request(`${url}/common/discovery/v2.0/keys`, { dispatcher: agent.agent })).statusCode, 200)
+  t.match(stdout, 'control API: off (--no-control-api)')
+  t.equal((await request(`${url}/_emulator/`, { dispatcher: agent.agent })).statusCode, 404, 'no control API')
   await agent.close()
   child.kill('SIGTERM')
   t.equal(await exited, 0)
