@@ -8,6 +8,9 @@ import { Client, request } from 'undici'
 import { DEV_IDS, defaultSeed, parseSeed, runEmulatorCommand, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
 import { MsalKit, jwtClaims, jwtHeader } from '../helpers/msal-clients'
 
+// Three emulators and two child processes (the CLI through tsx): more than the suite's two minutes on a busy machine.
+t.setTimeout(300_000)
+
 let emulator: RunningEmulator
 let kit: MsalKit
 
