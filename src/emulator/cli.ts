@@ -4,9 +4,19 @@ import { parseArgs } from 'node:util'
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from './start'
 import { loadSeedFile, SeedError } from './seed'
 
-const USAGE = 'usage: obo-gateway emulator [--host H] [--port N] [--seed FILE(.json|.yaml)] [--data-dir DIR] [--public-url URL]'
 /** Inside the git-ignored .obo-gateway/ so the CA, once trusted, survives restarts. */
 const DEFAULT_DATA_DIR = '.obo-gateway/emulator'
+
+const USAGE = `usage: obo-gateway emulator [options]
+  runs the Entra ID emulator alone, until SIGINT or SIGTERM
+  --host H           listen address (default 127.0.0.1)
+  --port N           listen port (default 0: any free port)
+  --seed FILE        tenants, applications and users, .json or .yaml (default: the built-in dev seed)
+  --data-dir DIR     where the CA certificate and key are kept across restarts (default ${DEFAULT_DATA_DIR})
+  --public-url URL   the https origin clients use when it is not the listen address,
+                     e.g. https://emulator:8443 in docker compose
+  --no-control-api   no control API under /_emulator/ (it answers 404 there)
+  -h, --help         this text`
 
 class UsageError extends Error {}
 
@@ -15,6 +25,10 @@ class UsageError extends Error {}
  * exit code 1, never a stack trace.
  */
 export async function runEmulatorCommand (argv: string[]): Promise<void> {
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
   let emulator: RunningEmulator
   try {
     emulator = await startEmulator(await optionsFrom(argv))
@@ -31,11 +45,11 @@ export async function runEmulatorCommand (argv: string[]): Promise<void> {
 }
 
 async function optionsFrom (argv: string[]): Promise<EmulatorOptions> {
-  let values: { host?: string, port?: string, seed?: string, 'data-dir'?: string, 'public-url'?: string }
+  let values: { host?: string, port?: string, seed?: string, 'data-dir'?: string, 'public-url'?: string, 'no-control-api'?: boolean }
   try {
     values = parseArgs({
       args: argv,
-      options: { host: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, 'data-dir': { type: 'string' }, 'public-url': { type: 'string' } },
+      options: { host: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, 'data-dir': { type: 'string' }, 'public-url': { type: 'string' }, 'no-control-api': { type: 'boolean' } },
       strict: true,
       allowPositionals: false
     }).values
@@ -53,6 +67,7 @@ async function optionsFrom (argv: string[]): Promise<EmulatorOptions> {
     if (!/^https:\/\/[^/\s]+\/?$/.test(values['public-url'])) throw new UsageError(`--public-url must be an https origin such as https://emulator:8443, got '${values['public-url']}'`)
     options.publicUrl = values['public-url']
   }
+  if (values['no-control-api'] === true) options.controlApi = false
   if (values.seed !== undefined) options.seed = await loadSeedFile(values.seed)
   return options
 }
@@ -62,7 +77,9 @@ function describe (emulator: RunningEmulator): string {
   const lines = [
     `Entra ID emulator listening on ${emulator.url}`,
     `CA certificate: ${emulator.caFile} (trust it, e.g. NODE_EXTRA_CA_CERTS=${emulator.caFile})`,
-    `msal-node: authority ${emulator.url}/<tenant id>, knownAuthorities ['${emulator.host}']`
+    `msal-node: authority ${emulator.url}/<tenant id or name>, knownAuthorities ['${emulator.host}']`,
+    `@azure/identity: authorityHost ${emulator.url} with disableInstanceDiscovery: true (else it asks login.microsoftonline.com about the authority)`,
+    emulator.controlApi ? `control API: GET ${emulator.url}/_emulator/ lists the calls` : 'control API: off (--no-control-api)'
   ]
   for (const tenant of emulator.seed.tenants) {
     lines.push(`tenant ${tenant.name} ${tenant.id}`)

@@ -6,10 +6,10 @@ import type { ManagedIdentityRequestRecord } from './managed-identity'
 import type { FailureRule, MfaPolicy, SeedTenant } from './seed-schema'
 import type { TokenRequestRecord } from './token-endpoint'
 
-/** Why a control call was refused; the control API answers `not_found` with 404, `conflict` with 409. */
+/** Why a control call was refused; the control API answers 400, 404 or 409 by kind. */
 export class ControlError extends Error {
   override name = 'ControlError'
-  constructor (readonly kind: 'not_found' | 'conflict', message: string) {
+  constructor (readonly kind: 'invalid_request' | 'not_found' | 'conflict', message: string) {
     super(message)
   }
 }

@@ -11,10 +11,13 @@ export class Directory {
     return this.seed.tenants
   }
 
-  /** A tenant is addressed by its GUID or by its name. */
+  /** A tenant is addressed by its GUID, its name, or its initial domain `<name>.onmicrosoft.com`, as in Entra. */
   tenant (segment: string): SeedTenant | undefined {
     const key = segment.toLowerCase()
-    return this.seed.tenants.find((t) => t.id.toLowerCase() === key || t.name.toLowerCase() === key)
+    return this.seed.tenants.find((t) => {
+      const name = t.name.toLowerCase()
+      return t.id.toLowerCase() === key || name === key || `${name}.onmicrosoft.com` === key
+    })
   }
 
   application (tenant: SeedTenant, clientId: string): SeedApplication | undefined {

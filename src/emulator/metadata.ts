@@ -23,6 +23,14 @@ interface TenantView {
 
 const TEMPLATE = '{tenantid}'
 
+/** The metadata and key documents, what browsers read too (see cors.ts). */
+export const METADATA_PATHS = {
+  v2: '/:tenant/v2.0/.well-known/openid-configuration',
+  v1: '/:tenant/.well-known/openid-configuration',
+  keysV2: '/:tenant/discovery/v2.0/keys',
+  keysV1: '/:tenant/discovery/keys'
+} as const
+
 /** OpenID metadata (v1 and v2) and the JWKS, per tenant or for common/organizations. */
 export function registerMetadata (app: FastifyInstance, deps: MetadataDependencies): void {
   const view = (segment: string): TenantView => {
@@ -35,7 +43,7 @@ export function registerMetadata (app: FastifyInstance, deps: MetadataDependenci
     return { segment: tenant.id, issuerTenant: tenant.id, tenantIds: [tenant.id] }
   }
 
-  app.get<{ Params: { tenant: string } }>('/:tenant/v2.0/.well-known/openid-configuration', async (request) => {
+  app.get<{ Params: { tenant: string } }>(METADATA_PATHS.v2, async (request) => {
     const t = view(request.params.tenant)
     const base = `${deps.url()}/${t.segment}`
     return {
@@ -58,7 +66,7 @@ export function registerMetadata (app: FastifyInstance, deps: MetadataDependenci
     }
   })
 
-  app.get<{ Params: { tenant: string } }>('/:tenant/.well-known/openid-configuration', async (request) => {
+  app.get<{ Params: { tenant: string } }>(METADATA_PATHS.v1, async (request) => {
     const t = view(request.params.tenant)
     const base = `${deps.url()}/${t.segment}`
     return {
@@ -98,7 +106,7 @@ export function registerMetadata (app: FastifyInstance, deps: MetadataDependenci
       }))
     }
   }
-  app.get<{ Params: { tenant: string } }>('/:tenant/discovery/v2.0/keys', jwks)
+  app.get<{ Params: { tenant: string } }>(METADATA_PATHS.keysV2, jwks)
   // The v1 metadata points here; Entra serves the same keys on both paths.
-  app.get<{ Params: { tenant: string } }>('/:tenant/discovery/keys', jwks)
+  app.get<{ Params: { tenant: string } }>(METADATA_PATHS.keysV1, jwks)
 }

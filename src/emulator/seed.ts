@@ -4,7 +4,8 @@ import { extname } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { EmulatorSeedSchema, type EmulatorSeed, type SeedApplication } from './seed-schema'
+import { Directory } from './directory'
+import { EmulatorSeedSchema, type EmulatorSeed, type MfaPolicy, type SeedApplication } from './seed-schema'
 
 /** A seed that cannot be used; the message names the file and every offending key path. */
 export class SeedError extends Error {
@@ -32,18 +33,24 @@ export async function loadSeedFile (file: string): Promise<EmulatorSeed> {
 }
 
 export function parseSeed (raw: unknown, source = 'seed'): EmulatorSeed {
+  const issues = schemaIssues(EmulatorSeedSchema, raw)
+  if (issues.length === 0) issues.push(...crossReferenceIssues(raw as EmulatorSeed))
+  if (issues.length > 0) throw new SeedError(source, issues)
+  return raw as EmulatorSeed
+}
+
+/** What is wrong with a value for a seed schema, one line per offending key path. */
+export function schemaIssues (schema: TSchema, raw: unknown): string[] {
   const issues: string[] = []
   const seen = new Set<string>()
-  for (const error of Value.Errors(EmulatorSeedSchema, raw)) {
+  for (const error of Value.Errors(schema, raw)) {
     const path = keyPath(error.path)
     // A union or a wrong type reports several errors for one key; the first one is enough.
     if (seen.has(path)) continue
     seen.add(path)
     issues.push(describe(error, path))
   }
-  if (issues.length === 0) issues.push(...crossReferenceIssues(raw as EmulatorSeed))
-  if (issues.length > 0) throw new SeedError(source, issues)
-  return raw as EmulatorSeed
+  return issues
 }
 
 function keyPath (pointer: string): string {
@@ -110,14 +117,17 @@ function crossReferenceIssues (seed: EmulatorSeed): string[] {
       }
     })
   })
+  const directory = new Directory(seed)
   seed.mfaPolicies?.forEach((policy, p) => {
-    const tenants = policy.tenantId === undefined
-      ? seed.tenants
-      : seed.tenants.filter((t) => [t.id.toLowerCase(), t.name.toLowerCase()].includes(policy.tenantId?.toLowerCase() ?? ''))
-    const key = policy.resource.replace(/\/$/, '').toLowerCase()
-    const found = tenants.some((t) => t.applications.some((app) =>
-      app.clientId.toLowerCase() === key || (app.identifierUris ?? []).some((uri) => uri.replace(/\/$/, '').toLowerCase() === key)))
-    if (!found) issues.push(`mfaPolicies[${p}].resource: no application '${policy.resource}'${policy.tenantId === undefined ? '' : ` in tenant '${policy.tenantId}'`}`)
+    const issue = mfaPolicyIssue(directory, policy)
+    if (issue !== undefined) issues.push(`mfaPolicies[${p}].${issue}`)
   })
   return issues
+}
+
+/** An MFA policy must name an application of its tenant (of any tenant without `tenantId`): the key and why, or undefined. */
+export function mfaPolicyIssue (directory: Directory, policy: MfaPolicy): string | undefined {
+  const tenants = policy.tenantId === undefined ? directory.tenants : [directory.tenant(policy.tenantId)].filter((t) => t !== undefined)
+  if (tenants.some((tenant) => directory.resource(tenant, policy.resource) !== undefined)) return undefined
+  return `resource: no application '${policy.resource}'${policy.tenantId === undefined ? '' : ` in tenant '${policy.tenantId}'`}`
 }

@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { EntraError, entraErrorBody } from './entra-errors'
-import { registerMetadata, type MetadataDependencies } from './metadata'
+import { registerControlApi, type ControlContext } from './control-api'
+import { allowBrowsers } from './cors'
+import { METADATA_PATHS, registerMetadata, type MetadataDependencies } from './metadata'
 import type { TlsMaterial } from './ca'
 import { registerManagedIdentity, type ManagedIdentityDependencies } from './managed-identity'
 import { registerAuthorize } from './signin/authorize'
-import { registerTokenEndpoint, type TokenEndpointDependencies } from './token-endpoint'
+import { TOKEN_PATH, registerTokenEndpoint, type TokenEndpointDependencies } from './token-endpoint'
 import type { WorkloadIssuers } from './workload-issuers'
 
 export interface ServerOptions extends MetadataDependencies, TokenEndpointDependencies, ManagedIdentityDependencies {
   tls: TlsMaterial
   logger: boolean
   workloadIssuers: WorkloadIssuers
+  /** The control API under /_emulator/; undefined turns it off. */
+  controlApi?: ControlContext
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -67,9 +71,14 @@ export function buildServer (options: ServerOptions): FastifyInstance {
     correlation_id: request.correlationId
   }))
 
+  allowBrowsers(app, [
+    ...Object.values(METADATA_PATHS).map((url) => ({ method: 'GET' as const, url })),
+    { method: 'POST', url: TOKEN_PATH }
+  ])
   registerMetadata(app, options)
   registerTokenEndpoint(app, options)
   registerAuthorize(app, options)
+  if (options.controlApi !== undefined) registerControlApi(app, options.controlApi)
   registerManagedIdentity(app, options)
   options.workloadIssuers.register(app)
   return app

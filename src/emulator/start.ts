@@ -40,6 +40,8 @@ export interface EmulatorOptions {
    * 15 min, spa refresh tokens 24 h); tests pass a clock they can move forward. Default Date.now.
    */
   clock?: () => number
+  /** The HTTP control API under `/_emulator/` (default on); false answers 404 there. */
+  controlApi?: boolean
 }
 
 /** Hosted Kubernetes-style OIDC issuers (seed `workloadIssuers`), for workload identity federation. */
@@ -66,6 +68,8 @@ export interface RunningEmulator extends EmulatorControls, SignInControls {
   caFile: string
   caPem: string
   seed: EmulatorSeed
+  /** Whether the HTTP control API answers under `/_emulator/`. */
+  controlApi: boolean
   workloads: WorkloadControls
   /** App Service style managed identity endpoint: set IDENTITY_ENDPOINT and IDENTITY_HEADER to these. */
   managedIdentity: { endpoint: string, header: string }
@@ -114,7 +118,8 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     identityHeader,
     recordManagedIdentityRequest: (entry) => { miRequests.push(entry) },
     workloadIssuers,
-    recordJwksFetch: (tenantId) => { jwksFetches.set(tenantId, (jwksFetches.get(tenantId) ?? 0) + 1) }
+    recordJwksFetch: (tenantId) => { jwksFetches.set(tenantId, (jwksFetches.get(tenantId) ?? 0) + 1) },
+    ...(options.controlApi === false ? {} : { controlApi: { controls, directory } })
   })
   await app.listen({ host, port: options.port ?? 0 })
   const { port } = app.server.address() as AddressInfo
@@ -128,6 +133,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     caFile: tls.caFile,
     caPem: tls.caPem,
     seed,
+    controlApi: options.controlApi !== false,
     ...controls,
     ...createSignInControls(directory, signIn),
     workloads: {

@@ -58,8 +58,10 @@ const GRANTS = new Map<string, Grant>([
 
 const decode = createDecoder()
 
+export const TOKEN_PATH = '/:tenant/oauth2/v2.0/token'
+
 export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpointDependencies): void {
-  app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (request, reply) => {
+  app.post<{ Params: { tenant: string } }>(TOKEN_PATH, async (request, reply) => {
     const params = (request.body ?? {}) as TokenParams
     const grantType = params.grant_type ?? ''
     const clientId = params.client_id ?? parseBasic(request.headers.authorization)?.clientId ?? ''

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { X509Certificate, createHash, createPublicKey, createVerify } from 'node:crypto'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,6 +7,9 @@ import t from 'tap'
 import { Client, request } from 'undici'
 import { DEV_IDS, defaultSeed, parseSeed, runEmulatorCommand, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
 import { MsalKit, jwtClaims, jwtHeader } from '../helpers/msal-clients'
+
+// Three emulators and two child processes (the CLI through tsx): more than the suite's two minutes on a busy machine.
+t.setTimeout(300_000)
 
 let emulator: RunningEmulator
 let kit: MsalKit
@@ -62,6 +65,26 @@ t.test('v2 metadata per tenant, by id or name, and templated for organizations/c
     }, segment)
   }
   t.match(await getJson('/fabrikam/v2.0/.well-known/openid-configuration'), { status: 400, body: { error: 'invalid_tenant', error_codes: [90002] } })
+})
+
+t.test('a tenant is also named by its initial domain, <name>.onmicrosoft.com, as in Entra', async (t) => {
+  const domain = `${DEV_IDS.tenantName}.onmicrosoft.com`
+  t.match(await getJson(`/${domain}/v2.0/.well-known/openid-configuration`), {
+    status: 200,
+    body: { issuer: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`, token_endpoint: `${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/token` }
+  })
+  t.equal((await getJson(`/${domain.toUpperCase()}/discovery/v2.0/keys`)).status, 200, 'case-insensitive, JWKS too')
+
+  // msal-node with the domain in its authority: sign-in, OBO and client credentials.
+  const user = await kit.signIn({ tenant: domain })
+  t.match(jwtClaims(user.accessToken), { tid: DEV_IDS.tenantId, oid: DEV_IDS.alice.objectId })
+  const obo = await kit.confidentialClient({ tenant: domain }).acquireTokenOnBehalfOf({ oboAssertion: user.accessToken, scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] })
+  t.match(jwtClaims(obo?.accessToken ?? ''), { tid: DEV_IDS.tenantId, aud: DEV_IDS.sampleApi.clientId, scp: 'Items.Read' })
+  const app = await kit.appToken({ tenant: domain })
+  t.match(jwtClaims(app.accessToken), { tid: DEV_IDS.tenantId, roles: [DEV_IDS.gateway.appRole] })
+
+  t.match(await getJson('/fabrikam.onmicrosoft.com/v2.0/.well-known/openid-configuration'), { status: 400, body: { error: 'invalid_tenant', error_codes: [90002] } }, 'an unknown domain is still AADSTS90002')
+  t.match(await getJson(`/${DEV_IDS.tenantName}.onmicrosoft.com.evil/v2.0/.well-known/openid-configuration`), { status: 400 }, 'only the exact domain')
 })
 
 t.test('v1 metadata', async (t) => {
@@ -212,11 +235,31 @@ t.test('CLI: bad arguments and bad seed files give one readable line and exit co
   }
 })
 
-t.test('CLI: serves until SIGTERM, prints what clients need', async (t) => {
+t.test('CLI: --help prints every option and exits 0', async (t) => {
+  let stdout = ''
+  const write = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: string | Uint8Array) => { stdout += String(chunk); return true }) as typeof process.stdout.write
+  try {
+    await runEmulatorCommand(['--help'])
+  } finally {
+    process.stdout.write = write
+  }
+  t.not(process.exitCode, 1)
+  t.match(stdout, /^usage: obo-gateway emulator \[options\]/)
+  for (const option of ['--host H', '--port N', '--seed FILE', '--data-dir DIR', '--public-url URL', '--no-control-api', '-h, --help']) t.match(stdout, option, option)
+
+  // The same through the real command line, as a user types it.
+  const cli = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(cli.status, 0, 'obo-gateway emulator --help exits 0')
+  t.equal(cli.stdout, stdout, 'and prints the usage')
+  t.notMatch(cli.stderr, /Unknown option/)
+})
+
+t.test('CLI: serves until SIGTERM, prints what clients need; --no-control-api', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'obo-emulator-run-'))
   // The same TypeScript loader (and coverage hook) as this test process.
   const child = spawn(process.execPath, [...process.execArgv, '-e',
-    `require('./src/emulator').runEmulatorCommand(['--port', '0', '--data-dir', ${JSON.stringify(dataDir)}])`],
+    `require('./src/emulator').runEmulatorCommand(['--port', '0', '--no-control-api', '--data-dir', ${JSON.stringify(dataDir)}])`],
   { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -231,6 +274,7 @@ t.test('CLI: serves until SIGTERM, prints what clients need', async (t) => {
   })
   t.match(stdout, /listening on https:\/\/127\.0\.0\.1:\d+/)
   t.match(stdout, new RegExp(`CA certificate: ${join(dataDir, 'ca.pem').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  t.match(stdout, /@azure\/identity: authorityHost https:\/\/127\.0\.0\.1:\d+ with disableInstanceDiscovery: true/)
   t.match(stdout, `tenant contoso ${DEV_IDS.tenantId}`)
   t.match(stdout, `obo-gateway ${DEV_IDS.gateway.clientId} confidential (secret)`)
   t.match(stdout, `user alice@contoso.example ${DEV_IDS.alice.objectId}`)
@@ -238,6 +282,8 @@ t.test('CLI: serves until SIGTERM, prints what clients need', async (t) => {
   const url = /listening on (\S+)/.exec(stdout)?.[1] ?? ''
   const agent = new MsalKit({ url, host: '', caPem: await readFile(join(dataDir, 'ca.pem'), 'utf8') })
   t.equal((await request(`${url}/common/discovery/v2.0/keys`, { dispatcher: agent.agent })).statusCode, 200)
+  t.match(stdout, 'control API: off (--no-control-api)')
+  t.equal((await request(`${url}/_emulator/`, { dispatcher: agent.agent })).statusCode, 404, 'no control API')
   await agent.close()
   child.kill('SIGTERM')
   t.equal(await exited, 0)
