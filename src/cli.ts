@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { buildGateway, LOG_REDACTIONS } from './app'
+import { credentialFileProblems } from './config/credential-files'
 import { ConfigError, loadConfigFile } from './config/load'
 
 // The emulator and the dev stack are imported only by their own commands: the production gateway
@@ -47,6 +48,8 @@ export async function main (argv: string[]): Promise<void> {
 function checkConfig (args: string[]): void {
   if (args.length !== 1 || args[0] === undefined) throw new UsageError('check-config takes exactly one FILE')
   const config = loadConfigFile(args[0])
+  const problems = credentialFileProblems(config.identity.credential)
+  if (problems.length > 0) throw new ConfigError(args[0], problems)
   console.log(`${args[0]}: valid (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, tenant ${config.identity.tenantId}, instance ${config.identity.instance})`)
 }
 

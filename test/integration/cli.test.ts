@@ -54,6 +54,28 @@ t.test('check-config names every broken key and exits 1', async (t) => {
   noStackTrace(t, res.stderr)
 })
 
+t.test('check-config reports credential files that cannot be read', async (t) => {
+  const certificate = file('cert.yaml', `
+identity:
+  tenantId: 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10
+  clientId: 5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11
+  credential: { certificate: { certificateFile: /nope/a.pem, privateKeyFile: ${dir} } }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+`)
+  const res = run(['check-config', certificate])
+  t.equal(res.status, 1)
+  t.equal(res.stderr, `obo-gateway: invalid configuration in ${certificate}:\n` +
+    '  - identity.credential.certificate.certificateFile: cannot read /nope/a.pem (ENOENT)\n' +
+    `  - identity.credential.certificate.privateKeyFile: cannot read ${dir} (not a file)\n`)
+  const federated = run(['check-config', file('federated.yaml', 'identity: {}\nroutes: [{ prefix: /a, upstream: http://x, app: { requireRoles: [r], scopes: [s] } }]\n')],
+    { AZURE_CLIENT_ID: '5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11', AZURE_TENANT_ID: '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10', AZURE_FEDERATED_TOKEN_FILE: '/nope/token' })
+  t.equal(federated.status, 1)
+  t.match(federated.stderr, /identity\.credential\.federatedTokenFile: cannot read \/nope\/token \(ENOENT\)/)
+})
+
 t.test('the gateway refuses to start on a bad config, from --config or OBO_GATEWAY_CONFIG', async (t) => {
   for (const res of [run(['--config', invalid]), run([], { OBO_GATEWAY_CONFIG: invalid }), run(['--config', valid])]) {
     t.equal(res.status, 1)
