@@ -1,21 +1,25 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { buildGateway, LOG_REDACTIONS } from './app'
+import { credentialFileProblems } from './config/credential-files'
 import { ConfigError, loadConfigFile } from './config/load'
-import { readFileSync } from 'node:fs'
-import { buildSampleApi } from './dev/sample-api'
-import { devStackBanner, startDevStack } from './dev/stack'
-import { DEV_IDS, runEmulatorCommand } from './emulator'
+
+// The emulator and the dev stack are imported only by their own commands: the production gateway
+// never loads them (nor @peculiar/x509, tsyringe and reflect-metadata, which patches Reflect).
 
 const USAGE = `usage:
   obo-gateway [--config FILE]        run the gateway with FILE (or $OBO_GATEWAY_CONFIG);
                                      with neither, run the local dev stack (emulator + sample API + gateway)
-  obo-gateway check-config FILE      validate FILE and exit
-  obo-gateway emulator [--host H] [--port N] [--seed FILE] [--data-dir DIR]
-                                     run only the Entra ID emulator
+  obo-gateway check-config FILE      validate FILE (and that its credential files can be read), then exit
+  obo-gateway emulator [--host H] [--port N] [--seed FILE] [--data-dir DIR] [--public-url URL] [--no-control-api]
+                                     run only the Entra ID emulator (obo-gateway emulator --help)
   obo-gateway sample-api --instance URL [--ca-file FILE] [--host H] [--port N]
-                                     run only the sample downstream API (dev seed identities)`
+                                     run only the sample downstream API (dev seed identities)
+  obo-gateway --version              print the version
+  obo-gateway --help                 print this`
 
 const LOGGER = {
   level: process.env.LOG_LEVEL ?? 'info',
@@ -24,13 +28,17 @@ const LOGGER = {
 
 export async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  if (command === 'emulator') return await runEmulatorCommand(rest)
-  if (command === 'check-config') return checkConfig(rest)
-  if (command === 'sample-api') return await runSampleApi(rest)
-  if (command === '--help' || command === '-h' || command === 'help') {
+  if (command === 'emulator') return await (await import('./emulator/index.js')).runEmulatorCommand(rest)
+  if (command === '--help' || command === '-h' || command === 'help' || (isHelp(rest) && (command === 'check-config' || command === 'sample-api'))) {
     console.log(USAGE)
     return
   }
+  if (command === '--version' || command === '-v') {
+    console.log(packageVersion())
+    return
+  }
+  if (command === 'check-config') return checkConfig(rest)
+  if (command === 'sample-api') return await runSampleApi(rest)
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true })
   const file = values.config ?? process.env.OBO_GATEWAY_CONFIG
   if (file === undefined || file === '') return await runDevStack()
@@ -40,6 +48,8 @@ export async function main (argv: string[]): Promise<void> {
 function checkConfig (args: string[]): void {
   if (args.length !== 1 || args[0] === undefined) throw new UsageError('check-config takes exactly one FILE')
   const config = loadConfigFile(args[0])
+  const problems = credentialFileProblems(config.identity.credential)
+  if (problems.length > 0) throw new ConfigError(args[0], problems)
   console.log(`${args[0]}: valid (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, tenant ${config.identity.tenantId}, instance ${config.identity.instance})`)
 }
 
@@ -49,20 +59,28 @@ const SHUTDOWN_GRACE_MS = 10_000
 async function runGateway (file: string): Promise<void> {
   const config = loadConfigFile(file)
   const app = await buildGateway(config, { logger: LOGGER })
+  const { host, port, adminPort } = config.server
+  try {
+    await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
+    // A gateway without its health endpoints would look dead to its orchestrator: stop instead.
+    if (app.adminApp !== null && adminPort !== undefined) {
+      await listenOrExplain(() => app.adminApp!.listen({ host, port: adminPort }), `${host}:${adminPort} (server.adminPort)`)
+    }
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  // Installed once listening: close-with-grace exits 0 on 'beforeExit', which would hide a failed start.
   // Stop accepting, let in-flight requests finish, then close Redis and the connection pools.
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
-  const { host, port, adminPort } = config.server
-  await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
-  if (app.adminApp !== null && adminPort !== undefined) {
-    await listenOrExplain(() => app.adminApp!.listen({ host, port: adminPort }), `${host}:${adminPort} (server.adminPort)`)
-  }
 }
 
 async function runDevStack (): Promise<void> {
+  const { devStackBanner, startDevStack } = await import('./dev/stack.js')
   const stack = await listenOrExplain(() => startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } }), 'the dev stack ports (8443, 8081, 8080)')
   closeWithGrace({ delay: 5_000 }, async () => { await stack.close() })
   console.log(devStackBanner(stack))
@@ -77,6 +95,7 @@ async function runSampleApi (args: string[]): Promise<void> {
   if (values.instance === undefined) throw new UsageError('sample-api needs --instance URL (the emulator\'s URL)')
   const port = Number(values.port ?? 8081)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port ?? ''}'`)
+  const [{ buildSampleApi }, { DEV_IDS }] = await Promise.all([import('./dev/sample-api.js'), import('./emulator/default-seed.js')])
   const app = await buildSampleApi({
     instance: values.instance.replace(/\/+$/, ''),
     tenantId: DEV_IDS.tenantId,
@@ -84,18 +103,50 @@ async function runSampleApi (args: string[]): Promise<void> {
     identifierUri: DEV_IDS.sampleApi.identifierUri,
     ...(values['ca-file'] !== undefined ? { ca: [readFileSync(values['ca-file'], 'utf8')] } : {})
   })
+  const host = values.host ?? '127.0.0.1'
+  let url: string
+  try {
+    url = await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   closeWithGrace({ delay: 5_000 }, async () => { await app.close() })
-  const url = await listenOrExplain(() => app.listen({ host: values.host ?? '127.0.0.1', port }), `port ${port}`)
   console.log(`sample API listening on ${url}, accepting tokens for ${DEV_IDS.sampleApi.identifierUri}`)
+}
+
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the address is in use',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
+  ENOTFOUND: 'the host name does not resolve'
 }
 
 async function listenOrExplain<T> (start: () => Promise<T>, where: string): Promise<T> {
   try {
     return await start()
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`cannot listen on ${where}: the address is in use`)
+    const code = (err as NodeJS.ErrnoException).code
+    const reason = code === undefined ? undefined : LISTEN_FAILURES[code]
+    if (reason !== undefined) throw new UsageError(`cannot listen on ${where}: ${reason}`)
     throw err
   }
+}
+
+function isHelp (args: string[]): boolean {
+  return args.includes('--help') || args.includes('-h')
+}
+
+/** From the package.json above this file, in src/ (tsx) and in dist/src/ alike. */
+function packageVersion (): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json')
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'obo-gateway') return `obo-gateway ${pkg.version ?? 'unknown'}`
+    }
+  }
+  return 'obo-gateway (version unknown)'
 }
 
 class UsageError extends Error {}

@@ -85,7 +85,12 @@ export class TokenAcquisitionError extends GatewayError {
  */
 export class GatewayCredentialError extends GatewayError {
   readonly code = 'OBO_GATEWAY_CREDENTIAL'
-  constructor (message: string, readonly entraError?: string) { super(message) }
+  /** The message with what only the operator may see (file paths): for the log, never for a body. */
+  readonly detail: string
+  constructor (message: string, readonly entraError?: string, detail?: string) {
+    super(message)
+    this.detail = detail ?? message
+  }
 }
 
 /** The gateway itself is saturated (event loop, memory): shed load rather than answer slowly. */

@@ -42,8 +42,8 @@ export class ConfidentialClients {
     try {
       this.credential = this.credentialOptions(identity.credential)
     } catch (err) {
-      this.problem = err instanceof GatewayCredentialError ? err : new GatewayCredentialError(`The gateway credential cannot be used: ${(err as Error).message}`)
-      this.log.error({ credential: identity.credential.kind, problem: this.problem.message }, `gateway credential unusable: ${this.problem.message}`)
+      this.problem = err instanceof GatewayCredentialError ? err : new GatewayCredentialError('The gateway credential cannot be used (the gateway log says why)', undefined, `The gateway credential cannot be used: ${(err as Error).message}`)
+      this.log.error({ credential: identity.credential.kind, problem: this.problem.detail }, `gateway credential unusable: ${this.problem.detail}`)
     }
   }
 
@@ -60,9 +60,9 @@ export class ConfidentialClients {
       await assertion({ clientId: this.identity.clientId, tokenEndpoint: '' })
       return undefined
     } catch (err) {
-      const message = (err as Error).message
-      this.log.error({ credential: this.identity.credential.kind, problem: message }, `gateway credential unusable: ${message}`)
-      return message
+      const detail = err instanceof GatewayCredentialError ? err.detail : (err as Error).message
+      this.log.error({ credential: this.identity.credential.kind, problem: detail }, `gateway credential unusable: ${detail}`)
+      return (err as Error).message
     }
   }
 
@@ -116,13 +116,13 @@ export class ConfidentialClients {
       try {
         token = (await readFile(file, 'utf8')).trim()
       } catch (err) {
-        throw new GatewayCredentialError(`Cannot read the federated token file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+        throw fileProblem((name) => `Cannot read ${name} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'federated token', file)
       }
-      if (token === '') throw new GatewayCredentialError(`The federated token file ${file} is empty`)
+      if (token === '') throw fileProblem((name) => `${upper(name)} is empty`, 'federated token', file)
       return token
     }
     // Said at start rather than on the first request: a missing projected token is a deployment mistake.
-    read().catch((err: Error) => this.log.error({ credential: 'federatedTokenFile', problem: err.message }, `gateway credential unusable: ${err.message}`))
+    read().catch((err: GatewayCredentialError) => this.log.error({ credential: 'federatedTokenFile', problem: err.detail }, `gateway credential unusable: ${err.detail}`))
     return read
   }
 
@@ -159,7 +159,7 @@ function loadCertificate (certificateFile: string, privateKeyFile: string, log: 
     try {
       return readFileSync(file, 'utf8')
     } catch (err) {
-      throw new GatewayCredentialError(`Cannot read the ${what} file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      throw fileProblem((name) => `Cannot read ${name} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, what, file)
     }
   }
   const certificatePem = read(certificateFile, 'certificate')
@@ -170,26 +170,28 @@ function loadCertificate (certificateFile: string, privateKeyFile: string, log: 
   try {
     leaf = new X509Certificate(pems[0] ?? '')
   } catch {
-    throw new GatewayCredentialError(`${certificateFile} holds no PEM certificate`)
+    throw fileProblem((name) => `${upper(name)} holds no PEM certificate`, 'certificate', certificateFile)
   }
   let key: KeyObject
   try {
     key = createPrivateKey(keyPem)
   } catch (err) {
     const encrypted = /ENCRYPTED/.test(keyPem)
-    throw new GatewayCredentialError(`${privateKeyFile} holds no usable private key${encrypted ? ' (it is encrypted; mount it decrypted)' : ''}: ${(err as Error).message}`)
+    throw fileProblem((name) => `${upper(name)} holds no usable private key${encrypted ? ' (it is encrypted; mount it decrypted)' : ''}: ${(err as Error).message}`, 'private key', privateKeyFile)
   }
   // Entra signs nothing but RSA client assertions, and msal-node refuses RSA keys under 2048 bits.
   if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-    throw new GatewayCredentialError(`${privateKeyFile} must be an RSA key of at least 2048 bits for Entra (found ${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.modulusLength ?? ''})`.trim())
+    const found = `${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.modulusLength ?? ''}`.trim()
+    throw fileProblem((name) => `${upper(name)} must hold an RSA key of at least 2048 bits for Entra (found ${found})`, 'private key', privateKeyFile)
   }
   if (!leaf.checkPrivateKey(key)) {
-    throw new GatewayCredentialError(`The private key in ${privateKeyFile} does not belong to the certificate in ${certificateFile} (thumbprint ${thumbprint(leaf)})`)
+    throw new GatewayCredentialError(`The private key does not belong to the certificate (thumbprint ${thumbprint(leaf)})`, undefined,
+      `The private key in ${privateKeyFile} does not belong to the certificate in ${certificateFile} (thumbprint ${thumbprint(leaf)})`)
   }
   const now = Date.now()
   const validTo = Date.parse(leaf.validTo)
-  if (validTo <= now) throw new GatewayCredentialError(`The certificate in ${certificateFile} (thumbprint ${thumbprint(leaf)}) expired on ${new Date(validTo).toISOString()}`)
-  if (Date.parse(leaf.validFrom) > now) throw new GatewayCredentialError(`The certificate in ${certificateFile} (thumbprint ${thumbprint(leaf)}) is not valid before ${new Date(Date.parse(leaf.validFrom)).toISOString()}`)
+  if (validTo <= now) throw fileProblem((name) => `The certificate in ${name} (thumbprint ${thumbprint(leaf)}) expired on ${new Date(validTo).toISOString()}`, 'certificate', certificateFile)
+  if (Date.parse(leaf.validFrom) > now) throw fileProblem((name) => `The certificate in ${name} (thumbprint ${thumbprint(leaf)}) is not valid before ${new Date(Date.parse(leaf.validFrom)).toISOString()}`, 'certificate', certificateFile)
   if (validTo - now < 14 * DAY_MS) log.warn({ certificate: thumbprint(leaf), expires: new Date(validTo).toISOString() }, 'the gateway certificate expires within 14 days')
   return {
     // SHA-256 thumbprint: msal-node then signs PS256 with `x5t#S256`, the form Entra documents today.
@@ -199,6 +201,18 @@ function loadCertificate (certificateFile: string, privateKeyFile: string, log: 
     // x5c lets Entra apply subject name + issuer authentication when the app is set up for it.
     x5c: pems.join('\n')
   }
+}
+
+/**
+ * A problem with one of the credential's files: clients read "the certificate file", the log the
+ * path too. Error bodies never carry server paths.
+ */
+function fileProblem (text: (name: string) => string, what: string, file: string): GatewayCredentialError {
+  return new GatewayCredentialError(text(`the ${what} file`), undefined, text(`the ${what} file ${file}`))
+}
+
+function upper (text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 /** The SHA-1 thumbprint as the Entra portal shows it, to find the certificate among the app's credentials. */

@@ -193,6 +193,11 @@ function applyAzureEnvironment (raw: Record<string, unknown>, env: Env): void {
 
 function substituteEnv (value: unknown, env: Env, path: string, issues: string[]): unknown {
   if (typeof value === 'string') {
+    // `${GW_SECRET}` or `${env:}` would otherwise go to Entra as a literal secret.
+    if (value.replace(ENV_REF, '').includes('${')) {
+      issues.push(`${path || '(root)'}: has a \${ that is not a well-formed \${env:NAME} reference (NAME: letters, digits and _, not starting with a digit)`)
+      return value
+    }
     return value.replace(ENV_REF, (_match, name: string) => {
       const found = env[name]
       if (found === undefined) {

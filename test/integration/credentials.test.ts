@@ -96,12 +96,13 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
     t.same(gateway.errors(), [], `${label}: no error logged`)
   }
 
-  /** A 503 with a clear body, an error log line naming the problem, and nothing secret anywhere. */
-  async function refusedClearly (t: Test, gateway: Started, label: string, problem: RegExp): Promise<void> {
+  /** A 503 with a clear body, an error log line naming the problem (and the file), and nothing secret anywhere. */
+  async function refusedClearly (t: Test, gateway: Started, label: string, problem: RegExp, logged: RegExp = problem): Promise<void> {
     const res = await call(gateway.url, await userToken())
     t.equal(res.status, 503, `${label}: 503`)
     t.match(res.body, { error: 'gateway_credential_invalid', error_description: problem }, `${label}: body`)
-    t.ok(gateway.errors().some((m) => problem.test(m)), `${label}: an error-level log line says ${String(problem)}`)
+    t.notOk(JSON.stringify(res.body).includes(dir), `${label}: no server file path in the body`)
+    t.ok(gateway.errors().some((m) => logged.test(m)), `${label}: an error-level log line says ${String(logged)}`)
     const everything = JSON.stringify(gateway.logs) + JSON.stringify(res.body)
     t.notMatch(everything, /-----BEGIN [A-Z ]*PRIVATE KEY/, `${label}: no key material logged`)
     t.notMatch(everything, /eyJ[\w-]+\.eyJ/, `${label}: no token logged`)
@@ -138,8 +139,8 @@ t.test('the gateway\'s own credential, each kind, end to end against the emulato
     await refusedClearly(t, await startGateway({ certificate: { certificateFile: expiredCert, privateKeyFile: expiredKey } }), 'expired certificate', /expired on/)
     const unregisteredCert = file('unregistered.pem', unregistered.certificatePem)
     await refusedClearly(t, await startGateway({ certificate: { certificateFile: unregisteredCert, privateKeyFile: otherKey } }), 'certificate not registered on the app', /AADSTS700027/)
-    await refusedClearly(t, await startGateway({ certificate: { certificateFile: join(dir, 'missing.pem'), privateKeyFile: keyFile } }), 'missing certificate file', /Cannot read the certificate file .*ENOENT/)
-    await refusedClearly(t, await startGateway({ federatedTokenFile: join(dir, 'no-token') }), 'missing token file', /Cannot read the federated token file .*ENOENT/)
+    await refusedClearly(t, await startGateway({ certificate: { certificateFile: join(dir, 'missing.pem'), privateKeyFile: keyFile } }), 'missing certificate file', /Cannot read the certificate file .*ENOENT/, /Cannot read the certificate file \/.*missing\.pem \(ENOENT\)/)
+    await refusedClearly(t, await startGateway({ federatedTokenFile: join(dir, 'no-token') }), 'missing token file', /Cannot read the federated token file .*ENOENT/, /Cannot read the federated token file \/.*no-token \(ENOENT\)/)
     await refusedClearly(t, await startGateway({ managedIdentity: { clientId: '3a7e0000-0000-4000-8000-0000000000ff' } }), 'unknown managed identity', /No token from user-assigned managed identity 3a7e0000-0000-4000-8000-0000000000ff/)
   })
 })

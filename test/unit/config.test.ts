@@ -181,3 +181,15 @@ t.test('tokenCache: every key, the accepted Redis URL forms, and what is refused
   t.same(issues(() => resolveConfig({ ...minimal, tokenCache: { redis: { url: 'redis+sentinel://s1:26379' }, encryptionKey: key } }, { source: 'x', env: {} })),
     ['tokenCache.redis.url: a sentinel URL names the master after the hosts: redis+sentinel://host:26379/mymaster'])
 })
+
+t.test('a ${ that is not a well-formed ${env:NAME} is refused with its key path, not used as a literal', async (t) => { // eslint-disable-line no-template-curly-in-string
+  for (const bad of ['${GW_SECRET}', '${env:}', '${env:1X}', '${env:A', 'x${env:OK}y${', '${ env:OK }']) { // eslint-disable-line no-template-curly-in-string
+    const found = issues(() => resolveConfig({
+      ...minimal,
+      identity: { ...minimal.identity, credential: { clientSecret: bad } }
+    }, { source: 'test', env: { OK: 'fine', GW_SECRET: 'leaked?' } }))
+    t.same(found, ['identity.credential.clientSecret: has a ${ that is not a well-formed ${env:NAME} reference (NAME: letters, digits and _, not starting with a digit)'], bad) // eslint-disable-line no-template-curly-in-string
+  }
+  const ok = resolveConfig({ ...minimal, identity: { ...minimal.identity, credential: { clientSecret: 'a${env:OK}b${env:_2}' } } }, { source: 'test', env: { OK: 'x', _2: 'y' } }) // eslint-disable-line no-template-curly-in-string
+  t.same(ok.identity.credential, { kind: 'clientSecret', clientSecret: 'axby' })
+})
