@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../src/config/types'
 import { Forwarder } from '../src/forwarding/forwarder'
 import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
 import { assertionOf } from '../plugins/entra-auth'
+import { mcpChallenge } from '../src/mcp/challenge'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
@@ -59,7 +60,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.
         return await reply.send(Buffer.isBuffer(upstream.body) && upstream.body.length === 0 ? undefined : upstream.body)
       }
-      const routeConfig = { oboRoute: route.prefix }
+      const routeConfig = { oboRoute: route.prefix, ...(route.mcp ? { mcpChallenge: mcpChallenge(route.prefix, route.mcp) } : {}) }
       scope.route({ method: ALL_METHODS, url: route.prefix, preHandler, handler, config: routeConfig })
       scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, preHandler, handler, config: routeConfig })
     })

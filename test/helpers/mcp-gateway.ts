@@ -1,0 +1,58 @@
+import { createServer } from 'node:net'
+import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildGateway } from '../../src/app'
+import { resolveConfig } from '../../src/config/load'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
+import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+
+export const GATEWAY_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`
+export const ADMIN_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.toolsAdminScope}`
+
+/**
+ * A free loopback port: an MCP route's publicUrl must name the port clients use, which is known
+ * before the gateway is built only this way.
+ */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export interface McpGateway {
+  gateway: FastifyInstance
+  /** http://127.0.0.1:<port> */
+  origin: string
+  /** The MCP route's URL: `${origin}/mcp`. */
+  url: string
+}
+
+/** The gateway with an `/mcp` route in front of `upstream`, as the dev stack wires it; `mcp` overrides parts of the block. */
+export async function startMcpGateway (t: Test, emulator: RunningEmulator, upstream: string, mcp: Record<string, unknown> = {}, route: Record<string, unknown> = {}): Promise<McpGateway> {
+  const port = await freePort()
+  const origin = `http://127.0.0.1:${port}`
+  const config = resolveConfig({
+    server: { host: '127.0.0.1', port },
+    identity: devGatewayIdentity(emulator),
+    routes: [{
+      prefix: '/mcp',
+      upstream,
+      user: { requireScopes: [DEV_IDS.gateway.scope], scopes: [`${DEV_IDS.mcpServer.identifierUri}/${DEV_IDS.mcpServer.scope}`] },
+      mcp: {
+        publicUrl: `${origin}/mcp`,
+        clientId: DEV_IDS.mcpClient.clientId,
+        redirectUris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+        scopesSupported: [GATEWAY_SCOPE],
+        tools: { delete_item: { requireScopes: [DEV_IDS.gateway.toolsAdminScope] } },
+        ...mcp
+      },
+      ...route
+    }]
+  }, { source: 'test' })
+  const gateway = await buildGateway(config)
+  t.teardown(() => gateway.close())
+  await gateway.listen({ host: '127.0.0.1', port })
+  return { gateway, origin, url: `${origin}/mcp` }
+}
