@@ -7,6 +7,7 @@ import { Forwarder } from '../src/forwarding/forwarder'
 import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
 import { assertionOf } from '../plugins/entra-auth'
 import { mcpChallenge } from '../src/mcp/challenge'
+import { toolCallGuard } from '../src/mcp/tool-guard'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
@@ -24,7 +25,8 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
 
       const forwarder = new Forwarder(route, { observe: scope.metrics.upstreamObserver(route.prefix) })
       scope.addHook('onClose', async () => { await forwarder.close() })
-      const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
+      const guardToolCall = route.mcp === undefined ? undefined : toolCallGuard(route.mcp)
+      const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer, ...(guardToolCall ? { guardToolCall } : {}) }
 
       // Tracing is optional: without plugins/tracing (or with it off) each step checks one null.
       const tracing = scope.hasDecorator('tracing') ? scope.tracing : null

@@ -136,6 +136,12 @@ export class RouteNotFoundError extends GatewayError {
   readonly code = 'OBO_NOT_FOUND'
 }
 
+/** A request to an MCP route with per-tool rules whose call cannot be told (batch, unreadable body, headers that lie). */
+export class McpRequestRefusedError extends GatewayError {
+  readonly code = 'OBO_MCP_REQUEST_REFUSED'
+  constructor (message: string, readonly reason: 'batch' | 'not_inspectable' | 'not_json_rpc' | 'header_mismatch') { super(message) }
+}
+
 /** Over `server.rateLimit` (@fastify/rate-limit's error, which has set Retry-After already). */
 export class RateLimitedError extends GatewayError {
   readonly code = 'OBO_RATE_LIMITED'
@@ -158,7 +164,7 @@ export type KnownGatewayError =
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
   | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
-  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError
+  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError | McpRequestRefusedError
 
 export type ErrorCode = KnownGatewayError['code']
 

@@ -109,6 +109,7 @@ export const ERROR_TABLE = {
     challenge: () => [['error', 'invalid_request']]
   },
   OBO_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', headers: () => ({ connection: 'close' }) },
+  OBO_MCP_REQUEST_REFUSED: { status: 400, error: 'invalid_mcp_request' },
   OBO_NOT_FOUND: { status: 404, error: 'not_found' },
   OBO_RATE_LIMITED: { status: 429, error: 'rate_limited' },
   OBO_BAD_REQUEST: { status: (err) => err.status, error: 'bad_request' },

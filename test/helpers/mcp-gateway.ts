@@ -34,7 +34,8 @@ export async function startMcpGateway (t: Test, emulator: RunningEmulator, upstr
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
   const config = resolveConfig({
-    server: { host: '127.0.0.1', port },
+    // The machine running the tests may be busy: a slow event loop must not shed the test's requests.
+    server: { host: '127.0.0.1', port, overload: { maxEventLoopDelayMs: 0 } },
     identity: devGatewayIdentity(emulator),
     routes: [{
       prefix: '/mcp',
