@@ -1,25 +1,13 @@
-import { createServer } from 'node:net'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+import { freePort } from '../../src/net/free-port'
 
 export const GATEWAY_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`
 export const ADMIN_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.toolsAdminScope}`
-
-/**
- * A free loopback port: an MCP route's publicUrl must name the port clients use, which is known
- * before the gateway is built only this way.
- */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 export interface McpGateway {
   gateway: FastifyInstance
