@@ -36,7 +36,7 @@ export function errorResponse (err: unknown, ctx: ChallengeContext, correlationI
   return {
     status,
     headers,
-    body: { error: row.error, error_description: known.message, correlation_id: correlationId }
+    body: { error: typeof row.error === 'string' ? row.error : row.error(known), error_description: known.message, correlation_id: correlationId }
   }
 }
 
