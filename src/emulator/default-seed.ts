@@ -117,6 +117,8 @@ export const defaultSeed: EmulatorSeed = {
         clientId: DEV_IDS.mcpClient.clientId,
         displayName: 'mcp-client',
         publicClient: true,
+        // Loopback redirects match any port, as Entra's do for public clients (RFC 8252).
+        redirectUris: { publicClient: ['http://127.0.0.1/callback', 'http://localhost/callback'] },
         scopes: [],
         accessTokenAcceptedVersion: 2
       },

@@ -90,6 +90,21 @@ t.test('the authorization-server facade makes Entra usable by MCP clients', asyn
     t.match(jwtClaims(withIdUri.access_token), { aud: DEV_IDS.gateway.clientId }, 'the application\'s identifier URI is accepted')
   })
 
+  await t.test('the emulator\'s /authorize refuses the same resource with AADSTS9010010, back at the redirect URI', async (t) => {
+    const params = new URLSearchParams({ client_id: DEV_IDS.mcpClient.clientId, response_type: 'code', redirect_uri: 'http://127.0.0.1:5000/callback', scope: GATEWAY_SCOPE, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's', resource: url })
+    const res = await request(`${entraAuthorize}?${params.toString()}`, { dispatcher: kit.agent })
+    await res.body.dump()
+    t.equal(res.statusCode, 302)
+    const back = new URL(String(res.headers.location))
+    t.equal(`${back.origin}${back.pathname}`, 'http://127.0.0.1:5000/callback')
+    t.equal(back.searchParams.get('error'), 'invalid_target')
+    t.match(back.searchParams.get('error_description'), /AADSTS9010010/)
+    params.set('resource', DEV_IDS.gateway.identifierUri)
+    const ok = await request(`${entraAuthorize}?${params.toString()}`, { dispatcher: kit.agent })
+    await ok.body.dump()
+    t.notMatch(String(ok.headers.location ?? ''), /invalid_target/, 'the identifier URI is accepted')
+  })
+
   await t.test('registration: the configured client, redirect URIs checked against the allow-list', async (t) => {
     const register = (body: unknown) => request(`${facade}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
     const ok = await register({ redirect_uris: ['http://127.0.0.1:61000/callback', 'http://localhost:4000/callback'], client_name: 'Some agent', token_endpoint_auth_method: 'client_secret_basic' })
