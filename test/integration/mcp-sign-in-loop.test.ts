@@ -1,30 +1,30 @@
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { request } from 'undici'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js'
-import { startDevStack } from '../../src/dev/stack'
+import { buildSampleMcpServer } from '../../src/dev/sample-mcp-server'
 import { DEV_IDS } from '../../src/emulator'
-import { createHttpsAgent } from '../../src/net/https-agent'
+import { startMcpGateway } from '../helpers/mcp-gateway'
+import { startTestbed } from '../helpers/testbed'
 import { InMemoryOAuthProvider } from '../helpers/mcp-oauth-provider'
 import { SignInDriver } from '../helpers/sign-in-driver'
 
 const REDIRECT = 'http://127.0.0.1:53682/callback'
 
 t.test('an MCP client from a bare URL: discovery, registration, sign-in pages, token, tools', async (t) => {
-  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-mcp-loop-')) })
-  t.teardown(() => stack.close())
-  const agent = createHttpsAgent({ ca: [stack.emulator.caPem] })
-  t.teardown(() => agent.close())
-  const url = new URL(`${stack.gatewayUrl}/mcp`)
+  const { emulator, kit } = await startTestbed(t)
+  const agent = kit.agent
+  const mcpServer = await buildSampleMcpServer({ instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.mcpServer.clientId, identifierUri: DEV_IDS.mcpServer.identifierUri, requireScope: DEV_IDS.mcpServer.scope, ca: [emulator.caPem] })
+  t.teardown(() => mcpServer.close())
+  const mcpServerUrl = `${await mcpServer.listen({ host: '127.0.0.1', port: 0 })}/mcp`
+  const url = new URL((await startMcpGateway(t, emulator, mcpServerUrl)).url)
+  const stack = { emulator }
 
   const probe = await request(`${stack.emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/authorize`, { dispatcher: agent })
   await probe.body.dump()
   if (probe.statusCode === 404) {
-    t.skip('this emulator has no /authorize (interactive sign-in) yet')
+    t.comment('skipped: this emulator has no /authorize (interactive sign-in) yet')
     return
   }
 
@@ -41,9 +41,11 @@ t.test('an MCP client from a bare URL: discovery, registration, sign-in pages, t
     codes.push(landed.searchParams.get('code') ?? '')
   })
 
+  let current: StreamableHTTPClientTransport | undefined
   const connect = async (): Promise<Client> => {
     for (let attempt = 0; attempt < 3; attempt++) {
       const transport = new StreamableHTTPClientTransport(url, { authProvider: provider })
+      current = transport
       const client = new Client({ name: 'obo-gateway-loop-test', version: '1.0.0' })
       try {
         await client.connect(transport)
@@ -66,4 +68,14 @@ t.test('an MCP client from a bare URL: discovery, registration, sign-in pages, t
   t.same(tools.map((tool) => tool.name).sort(), ['delete_item', 'whoami'])
   const whoami = await client.callTool({ name: 'whoami', arguments: {} })
   t.match(whoami.structuredContent, { aud: DEV_IDS.mcpServer.clientId, scp: DEV_IDS.mcpServer.scope, oid: DEV_IDS.alice.objectId, azp: DEV_IDS.gateway.clientId })
+
+  // The step-up: the SDK reads the 403's scope, signs in again for it (the session cookie spares
+  // the pages) and, once the code is redeemed, the call goes through.
+  const stepUp = await client.callTool({ name: 'delete_item', arguments: { id: '7' } }).then(() => undefined, (err: unknown) => err)
+  t.type(stepUp, UnauthorizedError, 'refused, and sent to sign in for the tool\'s scope')
+  t.equal(codes.length, 2)
+  t.match(provider.authorizationUrl?.searchParams.get('scope'), DEV_IDS.gateway.toolsAdminScope)
+  await current!.finishAuth(codes.at(-1)!)
+  const deleted = await client.callTool({ name: 'delete_item', arguments: { id: '7' } })
+  t.same(deleted.content, [{ type: 'text', text: `deleted 7 for ${DEV_IDS.alice.objectId}` }])
 })
