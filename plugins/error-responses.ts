@@ -3,6 +3,14 @@ import fp from 'fastify-plugin'
 import { RouteNotFoundError } from '../src/errors'
 import { errorResponse } from '../src/http/error-response'
 import type { ChallengeContext } from '../src/http/error-table'
+import type { McpChallenge } from '../src/mcp/challenge'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Set on MCP routes: what their challenges add. */
+    mcpChallenge?: McpChallenge
+  }
+}
 
 /**
  * Turns every error into DESIGN.md's JSON body and WWW-Authenticate challenge, echoes the
@@ -20,7 +28,7 @@ const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx
   })
 
   fastify.setErrorHandler(async (err, request, reply) => {
-    const res = errorResponse(err, ctx, request.id)
+    const res = errorResponse(err, ctx, request.id, request.routeOptions.config.mcpChallenge)
     // Client errors are in the request's own log line (plugins/observability); failures get their own.
     if (res.status >= 500) request.log.error({ err, code: (err as { code?: string }).code }, res.body.error_description)
     else request.log.debug({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)

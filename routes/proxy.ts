@@ -6,6 +6,8 @@ import type { GatewayConfig } from '../src/config/types'
 import { Forwarder } from '../src/forwarding/forwarder'
 import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
 import { assertionOf } from '../plugins/entra-auth'
+import { mcpChallenge } from '../src/mcp/challenge'
+import { toolCallGuard } from '../src/mcp/tool-guard'
 
 const ALL_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
@@ -23,7 +25,8 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
 
       const forwarder = new Forwarder(route, { observe: scope.metrics.upstreamObserver(route.prefix) })
       scope.addHook('onClose', async () => { await forwarder.close() })
-      const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer }
+      const guardToolCall = route.mcp === undefined ? undefined : toolCallGuard(route.mcp)
+      const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer, ...(guardToolCall ? { guardToolCall } : {}) }
 
       // Tracing is optional: without plugins/tracing (or with it off) each step checks one null.
       const tracing = scope.hasDecorator('tracing') ? scope.tracing : null
@@ -59,7 +62,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.
         return await reply.send(Buffer.isBuffer(upstream.body) && upstream.body.length === 0 ? undefined : upstream.body)
       }
-      const routeConfig = { oboRoute: route.prefix }
+      const routeConfig = { oboRoute: route.prefix, ...(route.mcp ? { mcpChallenge: mcpChallenge(route.prefix, route.mcp) } : {}) }
       scope.route({ method: ALL_METHODS, url: route.prefix, preHandler, handler, config: routeConfig })
       scope.route({ method: ALL_METHODS, url: `${route.prefix}/*`, preHandler, handler, config: routeConfig })
     })

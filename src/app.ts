@@ -17,6 +17,7 @@ import tokenAcquisition from '../plugins/token-acquisition'
 import tracing from '../plugins/tracing'
 import health from '../routes/health'
 import proxyRoutes from '../routes/proxy'
+import mcpRoutes from '../routes/mcp'
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
@@ -113,6 +114,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
   })
   await app.register(tokenAcquisition, { identity, tokenCache: config.tokenCache, onIdentityCall: (call) => { metrics.identityCall(call) } })
   await app.register(proxyRoutes, { config })
+  await app.register(mcpRoutes, { config })
 
   if (server.adminPort === undefined) {
     await app.register(health, { gateway: app })

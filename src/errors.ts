@@ -141,6 +141,18 @@ export class RouteNotFoundError extends GatewayError {
   readonly code = 'OBO_NOT_FOUND'
 }
 
+/** A request to an MCP route with per-tool rules whose call cannot be told (batch, unreadable body, headers that lie). */
+export class McpRequestRefusedError extends GatewayError {
+  readonly code = 'OBO_MCP_REQUEST_REFUSED'
+  constructor (message: string, readonly reason: 'batch' | 'not_inspectable' | 'not_json_rpc' | 'header_mismatch') { super(message) }
+}
+
+/** A malformed or disallowed request to an MCP route's authorization-server facade, in OAuth's own error names. */
+export class OAuthRequestError extends GatewayError {
+  readonly code = 'OBO_OAUTH_REQUEST_REFUSED'
+  constructor (message: string, readonly oauthError: 'invalid_request' | 'invalid_client' | 'invalid_scope' | 'invalid_redirect_uri' | 'invalid_client_metadata') { super(message) }
+}
+
 /** Over `server.rateLimit` (@fastify/rate-limit's error, which has set Retry-After already). */
 export class RateLimitedError extends GatewayError {
   readonly code = 'OBO_RATE_LIMITED'
@@ -163,7 +175,7 @@ export type KnownGatewayError =
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
   | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
-  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError
+  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
 
 export type ErrorCode = KnownGatewayError['code']
 

@@ -7,6 +7,7 @@ import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
 import { parseRedisUrl } from '../redis/url'
 import { DEFAULTS } from './defaults'
 import { resolveTelemetry } from '../observability/tracing-config'
+import { resolveMcpConfig } from '../mcp/config'
 
 /** All that is wrong with a config, each issue naming the key path, so one run shows every mistake. */
 export class ConfigError extends Error {
@@ -96,12 +97,14 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     if (route.user === undefined && route.app === undefined) {
       issues.push(`routes.${i}: needs a user block, an app block, or both (otherwise every caller is refused)`)
     }
+    const mcp = route.mcp === undefined ? undefined : resolveMcpConfig(route, `routes.${i}`, issues)
     routes.push({
       prefix: route.prefix,
       upstream: new URL(route.upstream),
       extraCaPems: route.tls === undefined ? [] : readCa(route.tls.caFile, `routes.${i}.tls.caFile`),
       ...(route.user ? { user: { ...route.user } } : {}),
       ...(route.app ? { app: { ...route.app } } : {}),
+      ...(mcp ? { mcp } : {}),
       timeouts: { ...DEFAULTS.route.timeouts, ...route.timeouts },
       replayBodyLimitBytes: route.replayBodyLimitBytes ?? DEFAULTS.route.replayBodyLimitBytes
     })

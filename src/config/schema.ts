@@ -25,11 +25,27 @@ const AppAccess = Type.Object({
   scopes: Strings
 }, { additionalProperties: false })
 
+const ShortScope = Type.String({ pattern: '^[^\\s/]+$', description: 'a scope name as it appears in scp (no resource prefix)' })
+const FullScope = Type.String({ pattern: '^\\S+/[^\\s/]+$', description: 'a full scope URI such as api://<gateway>/Tools.Read' })
+const RedirectUri = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9+.-]*:\\S+$', description: 'an absolute redirect URI' })
+
+/** DESIGN.md "MCP servers behind the gateway": the route fronts an MCP server (streamable HTTP). */
+const McpAccess = Type.Object({
+  publicUrl: HttpUrl,
+  clientId: Guid,
+  redirectUris: Type.Array(RedirectUri, { minItems: 1, description: 'a non-empty list of redirect URIs' }),
+  scopesSupported: Type.Array(FullScope, { minItems: 1, description: 'a non-empty list of full scope URIs' }),
+  tools: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Object({
+    requireScopes: Type.Array(ShortScope, { minItems: 1, description: 'a non-empty list of scope names' })
+  }, { additionalProperties: false })))
+}, { additionalProperties: false })
+
 const Route = Type.Object({
   prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with / and not ending with /' }),
   upstream: HttpUrl,
   user: Type.Optional(UserAccess),
   app: Type.Optional(AppAccess),
+  mcp: Type.Optional(McpAccess),
   tls: Type.Optional(Type.Object({ caFile: NonEmpty }, { additionalProperties: false })),
   replayBodyLimitBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 })),
   timeouts: Type.Optional(Type.Object({

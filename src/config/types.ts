@@ -29,6 +29,22 @@ export interface IdentityConfig {
 export interface UserAccess { requireScopes: string[], scopes: string[], authContext?: string }
 export interface AppAccess { requireRoles: string[], scopes: string[] }
 
+/** A route's `mcp` block (DESIGN.md "MCP servers behind the gateway"), checked and resolved. */
+export interface McpConfig {
+  /** The route's URL as clients see it; its origin is where the metadata and the facade are published. */
+  publicUrl: URL
+  /** The Entra public client that MCP clients sign in with (what registration hands out). */
+  clientId: string
+  /** Redirect URIs registration accepts; a loopback entry without a port matches any port (RFC 8252). */
+  redirectUris: string[]
+  /** Full scope URIs a client must ask for, all of one resource: the gateway's. */
+  scopesSupported: string[]
+  /** The resource part of `scopesSupported` (e.g. api://<gateway>), which qualifies per-tool scope names. */
+  scopeResource: string
+  /** Per-tool rules, by tool name: any of `requireScopes` in the token's scp. */
+  tools: ReadonlyMap<string, { requireScopes: string[] }>
+}
+
 export interface RouteTimeouts { connectMs: number, headersMs: number, bodyMs: number }
 
 export interface RouteConfig {
@@ -38,6 +54,7 @@ export interface RouteConfig {
   extraCaPems: string[]
   user?: UserAccess
   app?: AppAccess
+  mcp?: McpConfig
   timeouts: RouteTimeouts
   /** Bodies up to this size (with a Content-Length) are held so a downstream claims challenge can be retried. */
   replayBodyLimitBytes: number

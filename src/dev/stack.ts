@@ -5,13 +5,16 @@ import { resolveConfig } from '../config/load'
 import type { GatewayConfig } from '../config/types'
 import { DEV_IDS, startEmulator, type RunningEmulator } from '../emulator'
 import { devGatewayIdentity } from './dev-identity'
+import { freePort } from '../net/free-port'
 import { buildSampleApi } from './sample-api'
+import { buildSampleMcpServer } from './sample-mcp-server'
 
 export interface DevStackOptions {
   host?: string
   gatewayPort?: number
   emulatorPort?: number
   sampleApiPort?: number
+  mcpServerPort?: number
   /** Where the emulator keeps its CA, so the printed curl command keeps working across restarts. */
   dataDir?: string
   logger?: FastifyServerOptions['logger']
@@ -21,6 +24,9 @@ export interface DevStack {
   emulator: RunningEmulator
   sampleApi: FastifyInstance
   sampleApiUrl: string
+  mcpServer: FastifyInstance
+  /** The sample MCP server's streamable HTTP endpoint (behind the gateway's /mcp route). */
+  mcpServerUrl: string
   gateway: FastifyInstance
   gatewayUrl: string
   config: GatewayConfig
@@ -44,15 +50,39 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     })
     started.push(sampleApi)
     const sampleApiUrl = await sampleApi.listen({ host, port: options.sampleApiPort ?? 8081 })
+    const mcpServer = await buildSampleMcpServer({
+      instance: emulator.url,
+      tenantId: DEV_IDS.tenantId,
+      clientId: DEV_IDS.mcpServer.clientId,
+      identifierUri: DEV_IDS.mcpServer.identifierUri,
+      requireScope: DEV_IDS.mcpServer.scope,
+      ca: [emulator.caPem]
+    })
+    started.push(mcpServer)
+    const mcpServerUrl = `${await mcpServer.listen({ host, port: options.mcpServerPort ?? 8083 })}/mcp`
 
+    // The MCP route's publicUrl names the gateway's port, so "any port" is settled before the config.
+    const gatewayPort = options.gatewayPort === 0 ? await freePort(host) : options.gatewayPort ?? 8080
+    const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
     const config = resolveConfig({
-      server: { host, port: options.gatewayPort ?? 8080 },
+      server: { host, port: gatewayPort },
       identity: devGatewayIdentity(emulator),
       routes: [{
         prefix: '/api',
         upstream: sampleApiUrl,
         user: { requireScopes: [DEV_IDS.gateway.scope], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] },
         app: { requireRoles: [DEV_IDS.gateway.appRole], scopes: [`${DEV_IDS.sampleApi.identifierUri}/.default`] }
+      }, {
+        prefix: '/mcp',
+        upstream: mcpServerUrl,
+        user: { requireScopes: [DEV_IDS.gateway.scope], scopes: [`${DEV_IDS.mcpServer.identifierUri}/${DEV_IDS.mcpServer.scope}`] },
+        mcp: {
+          publicUrl: `http://${publicHost}:${gatewayPort}/mcp`,
+          clientId: DEV_IDS.mcpClient.clientId,
+          redirectUris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+          scopesSupported: [`${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`],
+          tools: { delete_item: { requireScopes: [DEV_IDS.gateway.toolsAdminScope] } }
+        }
       }]
     }, { source: 'the generated dev config' })
     const gateway = await buildGateway(config, { logger: options.logger ?? false })
@@ -63,6 +93,8 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       emulator,
       sampleApi,
       sampleApiUrl,
+      mcpServer,
+      mcpServerUrl,
       gateway,
       gatewayUrl,
       config,
@@ -80,7 +112,7 @@ async function closeAll (parts: Array<{ close: () => Promise<unknown> }>): Promi
 
 /** What `npm start` prints: where things run and one command that exercises the whole path. */
 export function devStackBanner (stack: DevStack): string {
-  const { emulator, gatewayUrl, sampleApiUrl } = stack
+  const { emulator, gatewayUrl, sampleApiUrl, mcpServerUrl } = stack
   const tokenUrl = `${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/token`
   const signIn = [
     `curl -s --cacert '${emulator.caFile}' ${tokenUrl}`,
@@ -98,7 +130,9 @@ export function devStackBanner (stack: DevStack): string {
     `  Entra ID emulator  ${emulator.url}   tenant ${DEV_IDS.tenantName} (${DEV_IDS.tenantId})`,
     `                     CA certificate: ${emulator.caFile}`,
     `  sample API         ${sampleApiUrl}   (downstream; accepts tokens for ${DEV_IDS.sampleApi.identifierUri})`,
+    `  sample MCP server  ${mcpServerUrl}   (accepts tokens for ${DEV_IDS.mcpServer.identifierUri})`,
     `  gateway            ${gatewayUrl}   route /api -> ${sampleApiUrl}`,
+    `                     MCP route ${gatewayUrl}/mcp -> ${mcpServerUrl} (point an MCP client at it)`,
     '',
     `  users: ${DEV_IDS.alice.username} / ${DEV_IDS.alice.password}, ${DEV_IDS.bob.username} / ${DEV_IDS.bob.password}`,
     '',

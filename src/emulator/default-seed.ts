@@ -9,7 +9,9 @@ export const DEV_IDS = {
     secret: 'dev-gateway-secret',
     identifierUri: 'api://5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11',
     scope: 'access_as_user',
-    appRole: 'Gateway.Relay'
+    appRole: 'Gateway.Relay',
+    /** What the dev stack's MCP route asks of a tools/call of its guarded tool (a step-up). */
+    toolsAdminScope: 'Tools.Admin'
   },
   sampleApi: {
     clientId: 'bf8d80f9-9098-4972-b203-500f535113b1',
@@ -26,6 +28,16 @@ export const DEV_IDS = {
   devSpa: {
     clientId: 'c0ffee00-1234-4abc-8def-000000000002',
     redirectUris: ['http://localhost:8080/', 'http://127.0.0.1:8080/']
+  },
+  /** The sample MCP server's own app registration: the audience of the OBO tokens it receives. */
+  mcpServer: {
+    clientId: '3c0de000-0000-4000-8000-0000000003c0',
+    identifierUri: 'api://3c0de000-0000-4000-8000-0000000003c0',
+    scope: 'Tools.Invoke'
+  },
+  /** The public client MCP clients sign in with (what the gateway's registration endpoint hands out). */
+  mcpClient: {
+    clientId: '3c0de000-0000-4000-8000-0000000003c1'
   },
   daemon: {
     clientId: 'd4e40000-0000-4000-8000-000000000003',
@@ -64,7 +76,7 @@ export const defaultSeed: EmulatorSeed = {
         secrets: [DEV_IDS.gateway.secret],
         publicClient: false,
         identifierUris: [DEV_IDS.gateway.identifierUri],
-        scopes: [DEV_IDS.gateway.scope],
+        scopes: [DEV_IDS.gateway.scope, DEV_IDS.gateway.toolsAdminScope],
         appRoles: [DEV_IDS.gateway.appRole],
         accessTokenAcceptedVersion: 2
       },
@@ -91,6 +103,24 @@ export const defaultSeed: EmulatorSeed = {
         displayName: 'dev-spa',
         accessTokenAcceptedVersion: 2,
         redirectUris: { spa: [...DEV_IDS.devSpa.redirectUris] }
+      },
+      {
+        clientId: DEV_IDS.mcpServer.clientId,
+        displayName: 'sample-mcp-server',
+        secrets: [],
+        publicClient: false,
+        identifierUris: [DEV_IDS.mcpServer.identifierUri],
+        scopes: [DEV_IDS.mcpServer.scope],
+        accessTokenAcceptedVersion: 2
+      },
+      {
+        clientId: DEV_IDS.mcpClient.clientId,
+        displayName: 'mcp-client',
+        publicClient: true,
+        // Loopback redirects match any port, as Entra's do for public clients (RFC 8252).
+        redirectUris: { publicClient: ['http://127.0.0.1/callback', 'http://localhost/callback'] },
+        scopes: [],
+        accessTokenAcceptedVersion: 2
       },
       {
         clientId: DEV_IDS.daemon.clientId,

@@ -14,6 +14,7 @@ import { JWT_BEARER, onBehalfOfGrant } from './grants/on-behalf-of'
 import { passwordGrant } from './grants/password'
 import { refreshTokenGrant } from './grants/refresh-token'
 import type { Keyring } from './keyring'
+import { checkResourceIndicator } from './resource-indicator'
 import type { FailureKind, SeedTenant } from './seed-schema'
 import type { SignInState } from './signin/state'
 import type { TokenIssuer } from './tokens'
@@ -79,6 +80,7 @@ export function registerTokenEndpoint (app: FastifyInstance, deps: TokenEndpoint
       const subject = grant.subject?.(params, deps.signIn)
       const tenant = resolveTenant(deps.directory, request.params.tenant, grantType, params, subject?.tenantId)
       tenantId = tenant.id
+      checkResourceIndicator(deps.directory, tenant, params)
       user = subject?.user ?? requestUser(deps.directory, tenant, grantType, params)
 
       const context: FailureContext = { grantType, clientId, tenantId, scopes: (params.scope ?? '').split(' ').filter((s) => s !== ''), ...(user === undefined ? {} : { user }) }

@@ -18,7 +18,7 @@ export type RefusalMetric =
 export interface ErrorRow<E> {
   status: number | ((err: E) => number)
   /** The body's `error`. */
-  error: string
+  error: string | ((err: E) => string)
   /**
    * Present: the answer carries `WWW-Authenticate: Bearer realm="", authorization_uri=..., client_id=...`
    * followed by these parameters. Absent: no challenge.
@@ -109,6 +109,9 @@ export const ERROR_TABLE = {
     challenge: () => [['error', 'invalid_request']]
   },
   OBO_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', headers: () => ({ connection: 'close' }) },
+  OBO_MCP_REQUEST_REFUSED: { status: 400, error: 'invalid_mcp_request' },
+  // OAuth's own error names: MCP clients read them as an authorization server's (RFC 6749 §5.2, RFC 7591 §3.2.2).
+  OBO_OAUTH_REQUEST_REFUSED: { status: 400, error: (err) => err.oauthError },
   OBO_NOT_FOUND: { status: 404, error: 'not_found' },
   OBO_RATE_LIMITED: { status: 429, error: 'rate_limited' },
   OBO_BAD_REQUEST: { status: (err) => err.status, error: 'bad_request' },

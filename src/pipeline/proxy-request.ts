@@ -9,6 +9,7 @@ import type { Forwarder, UpstreamResponse } from '../forwarding/forwarder'
 import { prepareBody, type RequestBody } from '../forwarding/request-body'
 import { tracedSteps } from '../observability/tracing'
 import type { RequestTrace, TraceableSteps } from '../observability/tracing-types'
+import type { ToolCallGuard } from '../mcp/tool-guard'
 import type { Assertion } from '../validation/assertion'
 import type { AppPrincipal, DelegatedPrincipal, Principal } from '../validation/principal'
 import { authorize } from '../validation/requirements'
@@ -25,6 +26,8 @@ export interface ProxyRoute {
   route: RouteConfig
   forwarder: Forwarder
   tokens: DownstreamTokens
+  /** An MCP route's per-tool rules, checked on the body before any token is acquired. */
+  guardToolCall?: ToolCallGuard
 }
 
 /** An authenticated request, as the pipeline needs it (no Fastify types). */
@@ -58,11 +61,12 @@ const NO_SCOPES: readonly string[] = []
  * retry once, or a challenge for the caller). Throws a GatewayError for every refusal; nothing is
  * acquired or sent before the caller and the path have passed.
  */
-export async function proxyRequest ({ route, forwarder, tokens }: ProxyRoute, request: ProxiedRequest): Promise<UpstreamResponse> {
+export async function proxyRequest ({ route, forwarder, tokens, guardToolCall }: ProxyRoute, request: ProxiedRequest): Promise<UpstreamResponse> {
   const { principal } = request
   authorize(principal, route)
   const path = forwarder.pathFor(request.url)
   const body = request.body === undefined ? NO_BODY : await prepareBody(request.body, request.headers['content-length'], route.replayBodyLimitBytes)
+  guardToolCall?.(principal, request.method, request.headers, body)
   const steps: TraceableSteps = {
     acquire: (claims) => principal.kind === 'user'
       ? tokens.forUser(principal, request.assertion, route.user?.scopes ?? NO_SCOPES, claims === undefined ? {} : { claims })

@@ -22,7 +22,7 @@ t.test('npm start\'s dev stack: the printed command signs Alice in and reaches t
     diagnostics.unsubscribe('http.client.request.start', onHttp)
   })
 
-  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-dev-')) })
+  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-dev-')) })
   t.teardown(() => stack.close())
   const banner = devStackBanner(stack)
   t.match(banner, /LOCAL DEVELOPMENT STACK/)

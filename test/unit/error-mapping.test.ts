@@ -2,7 +2,7 @@ import t from 'tap'
 import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
   BadRequestError, BadRequestPathError, ClientCapabilityRequiredError, ClientClosedRequestError, ConsentRequiredError, DownstreamChallengeUnsupportedError,
-  GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, NoTokenError,
+  GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, McpRequestRefusedError, NoTokenError, OAuthRequestError,
   OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, RequestTimeoutError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError,
   type ErrorCode, type ErrorOf
 } from '../../src/errors'
@@ -34,6 +34,8 @@ const EVERY_CODE: { [C in ErrorCode]: [ErrorOf<C>, Expected] } = {
   OBO_UPSTREAM_TIMEOUT: [new UpstreamTimeoutError('slow'), [504, 'upstream_timeout', undefined, undefined]],
   OBO_CLIENT_CLOSED_REQUEST: [new ClientClosedRequestError(), [499, 'client_closed_request', undefined, undefined]],
   OBO_BAD_PATH: [new BadRequestPathError('..'), [400, 'bad_path', undefined, undefined]],
+  OBO_MCP_REQUEST_REFUSED: [new McpRequestRefusedError('batch', 'batch'), [400, 'invalid_mcp_request', undefined, undefined]],
+  OBO_OAUTH_REQUEST_REFUSED: [new OAuthRequestError('off the list', 'invalid_redirect_uri'), [400, 'invalid_redirect_uri', undefined, undefined]],
   OBO_NOT_FOUND: [new RouteNotFoundError('nope'), [404, 'not_found', undefined, undefined]],
   OBO_RATE_LIMITED: [new RateLimitedError('slow down'), [429, 'rate_limited', undefined, undefined]],
   OBO_BAD_REQUEST: [new BadRequestError('Body is too large', 413), [413, 'bad_request', undefined, undefined]],

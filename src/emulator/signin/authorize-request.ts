@@ -1,5 +1,6 @@
 import { MULTI_TENANT_SEGMENTS, type Directory } from '../directory'
 import { EntraError, missingParameter, tenantNotFound } from '../entra-errors'
+import { checkResourceIndicator } from '../resource-indicator'
 import { delegatedScopes, type ResourceScopes } from '../scopes'
 import type { SeedApplication, SeedTenant } from '../seed-schema'
 import { signInClaims, type SignInClaims } from './claims'
@@ -111,6 +112,7 @@ export function parseAuthorizeRequest (directory: Directory, segment: string, pa
   let demands: SignInClaims
   try {
     resources = resourceScopes(directory, tenant, scope)
+    checkResourceIndicator(directory, tenant, { resource: one('resource'), scope })
     demands = signInClaims(one('claims'))
   } catch (err) {
     if (err instanceof EntraError) throw fail(err)
