@@ -198,3 +198,23 @@ t.test('pages: login_hint escaped, wrong password, second factor, consent accept
   t.ok(redirected(accepted.location).get('code'), 'accepting records the grant')
   t.ok(redirected((await consentDriver.get(authorizeUrl({ scope: ITEMS_READ, prompt: 'none' }))).location).get('code'), 'and prompt=none is fine afterwards')
 })
+
+t.test('consent model: OBO refuses ungranted scopes with AADSTS65001 until a grant exists', async (t) => {
+  const driver = new SignInDriver(kit.agent, emulator.url)
+  const { verifier, challenge } = pkce()
+  const answer = await driver.signIn(authorizeUrl({ code_challenge: challenge }), { username: DEV_IDS.bob.username, password: DEV_IDS.bob.password })
+  const redeemed = await token({ grant_type: 'authorization_code', client_id: CLIENT, code: redirected(answer.location).get('code') ?? '', redirect_uri: REDIRECT, code_verifier: verifier, scope: GATEWAY_SCOPE })
+  const obo = (): Promise<{ status: number, body: Record<string, unknown> }> => token({
+    grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+    requested_token_use: 'on_behalf_of',
+    client_id: DEV_IDS.gateway.clientId,
+    client_secret: DEV_IDS.gateway.secret,
+    assertion: redeemed.body.access_token as string,
+    scope: ITEMS_READ
+  })
+  t.match(await obo(), { status: 400, body: { error: 'invalid_grant', error_codes: [65001], suberror: 'consent_required' } })
+  const id = emulator.consents.grant(DEV_IDS.tenantId, { clientId: DEV_IDS.gateway.clientId, resource: DEV_IDS.sampleApi.identifierUri, scopes: ['Items.Read'] })
+  t.match(await obo(), { status: 200, body: { access_token: String } }, 'an admin grant (no userObjectId) covers bob')
+  t.ok(emulator.consents.revoke(id))
+  t.match(await obo(), { status: 400, body: { error_codes: [65001] } })
+})
