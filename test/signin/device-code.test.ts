@@ -87,3 +87,10 @@ t.test('device code requests need a client and scopes the tenant knows', async (
   t.match(await post('devicecode', { client_id: '00000000-0000-4000-8000-000000000000', scope: GATEWAY_SCOPE }), { status: 400, body: { error: 'unauthorized_client', error_codes: [700016] } })
   t.match(await post('devicecode', { client_id: DEV_IDS.devClient.clientId, scope: 'api://nope/x' }), { status: 400, body: { error: 'invalid_scope', error_codes: [70011] } })
 })
+
+t.test('device code over /organizations: the polled code names the tenant', async (t) => {
+  const start = await request(`${emulator.url}/organizations/oauth2/v2.0/devicecode`, { method: 'POST', dispatcher: kit.agent, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: DEV_IDS.devClient.clientId, scope: GATEWAY_SCOPE }).toString() })
+  const body = await start.body.json() as Record<string, string>
+  const poll = await request(`${emulator.url}/organizations/oauth2/v2.0/token`, { method: 'POST', dispatcher: kit.agent, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'device_code', client_id: DEV_IDS.devClient.clientId, device_code: body.device_code ?? '' }).toString() })
+  t.match(await poll.body.json(), { error: 'authorization_pending' })
+})

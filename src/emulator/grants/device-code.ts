@@ -12,6 +12,11 @@ export const DEVICE_CODE_GRANT_TYPES = ['device_code', 'urn:ietf:params:oauth:gr
 /** Polling for a device code: pending until the user signed in on the device page, then the tokens, once. */
 export const deviceCodeGrant: Grant = {
   required: ['device_code'],
+  subject (params, signIn) {
+    const authorization = signIn.deviceCodes.find(params.device_code ?? '')
+    const user = authorization?.signedIn?.user
+    return authorization === undefined ? undefined : { tenantId: authorization.tenantId, ...(user === undefined ? {} : { user: { oid: user.oid, username: user.username } }) }
+  },
   async issue (context) {
     const { directory, tenant, params, signIn } = context
     const poll = signIn.deviceCodes.poll(params.device_code ?? '')
