@@ -58,6 +58,7 @@ export function registerMetadata (app: FastifyInstance, deps: MetadataDependenci
       issuer: v2Issuer(deps.url(), t.issuerTenant),
       request_uri_parameter_supported: false,
       authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
       http_logout_supported: true,
       frontchannel_logout_supported: true,
       end_session_endpoint: `${base}/oauth2/v2.0/logout`,

@@ -7,6 +7,8 @@ import { METADATA_PATHS, registerMetadata, type MetadataDependencies } from './m
 import type { TlsMaterial } from './ca'
 import { registerManagedIdentity, type ManagedIdentityDependencies } from './managed-identity'
 import { registerAuthorize } from './signin/authorize'
+import { registerDeviceCode } from './signin/device-code'
+import { registerLogout } from './signin/logout'
 import { TOKEN_PATH, registerTokenEndpoint, type TokenEndpointDependencies } from './token-endpoint'
 import type { WorkloadIssuers } from './workload-issuers'
 
@@ -78,6 +80,8 @@ export function buildServer (options: ServerOptions): FastifyInstance {
   registerMetadata(app, options)
   registerTokenEndpoint(app, options)
   registerAuthorize(app, options)
+  registerDeviceCode(app, options)
+  registerLogout(app, options)
   if (options.controlApi !== undefined) registerControlApi(app, options.controlApi)
   registerManagedIdentity(app, options)
   options.workloadIssuers.register(app)

@@ -9,6 +9,7 @@ import { EntraError, missingParameter, tenantNotFound } from './entra-errors'
 import { RawAnswer, failureAnswer, type FailureContext, type FailureInjector } from './failure-rules'
 import { authorizationCodeGrant } from './grants/authorization-code'
 import { clientCredentialsGrant } from './grants/client-credentials'
+import { DEVICE_CODE_GRANT_TYPES, deviceCodeGrant } from './grants/device-code'
 import type { Grant } from './grants/grant'
 import { JWT_BEARER, onBehalfOfGrant } from './grants/on-behalf-of'
 import { passwordGrant } from './grants/password'
@@ -54,7 +55,8 @@ const GRANTS = new Map<string, Grant>([
   [JWT_BEARER, onBehalfOfGrant],
   ['client_credentials', clientCredentialsGrant],
   ['authorization_code', authorizationCodeGrant],
-  ['refresh_token', refreshTokenGrant]
+  ['refresh_token', refreshTokenGrant],
+  ...DEVICE_CODE_GRANT_TYPES.map((type): [string, Grant] => [type, deviceCodeGrant])
 ])
 
 const decode = createDecoder()

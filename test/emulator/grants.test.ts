@@ -222,7 +222,7 @@ t.test('token endpoint protocol details', async (t) => {
   t.match(missing.headers['cache-control'], /no-store/)
 
   t.match(await postToken({ client_id: DEV_IDS.daemon.clientId }), { status: 400, body: { error: 'invalid_request', error_codes: [900144] } })
-  t.match(await postToken({ grant_type: 'device_code', client_id: DEV_IDS.daemon.clientId }), { status: 400, body: { error: 'unsupported_grant_type', error_codes: [70003] } })
+  t.match(await postToken({ grant_type: 'urn:ietf:params:oauth:grant-type:saml1_1-bearer', client_id: DEV_IDS.daemon.clientId }), { status: 400, body: { error: 'unsupported_grant_type', error_codes: [70003] } })
   t.match(await postToken({ grant_type: 'client_credentials', client_id: '00000000-0000-4000-8000-000000000000', client_secret: 'x', scope: `${DEV_IDS.gateway.identifierUri}/.default` }),
     { status: 400, body: { error: 'unauthorized_client', error_codes: [700016] } })
   t.match(await postToken({ grant_type: 'client_credentials', client_id: DEV_IDS.devClient.clientId, scope: `${DEV_IDS.gateway.identifierUri}/.default` }),

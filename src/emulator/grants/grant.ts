@@ -37,7 +37,7 @@ export interface Grant {
    * The tenant and user a request is about when the grant itself records them (a code, a refresh
    * token, a device code): /common and /organizations resolve to that tenant.
    */
-  subject?: (params: TokenParams, signIn: SignInState) => { tenantId: string, user: { oid: string, username: string } } | undefined
+  subject?: (params: TokenParams, signIn: SignInState) => { tenantId: string, user?: { oid: string, username: string } } | undefined
 }
 
 /** What a sign-in adds to a delegated answer beyond the scopes and the user. */

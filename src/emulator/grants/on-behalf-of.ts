@@ -3,6 +3,7 @@ import { authenticateClient } from '../client-auth'
 import { EntraError, entraInstant } from '../entra-errors'
 import type { Keyring } from '../keyring'
 import { delegatedScopes } from '../scopes'
+import { consentRequiredError } from '../signin/consent'
 import type { SeedApplication } from '../seed-schema'
 import type { UserIdentity } from '../tokens'
 import { delegatedResponse, requestedClaims, type Grant } from './grant'
@@ -25,6 +26,8 @@ export const onBehalfOfGrant: Grant = {
     const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
     // Revoked sessions, a requested nbf the assertion predates, MFA policies on the resource.
     context.conditionalAccess.checkOnBehalfOf(tenant, scopes.resource, { ...user, issuedAt, amr: user.amr ?? [] }, requestedClaims(params))
+    // The middle tier needs the user's (or an admin's) consent to the downstream scopes, as in Entra.
+    if (context.signIn.consents.missing(tenant, client.app.clientId, scopes, user.oid).length > 0) throw consentRequiredError(client.app.clientId, client.app.displayName)
     return delegatedResponse(context, client, scopes, user)
   }
 }

@@ -157,7 +157,7 @@ export function parseAuthorizeRequest (directory: Directory, segment: string, pa
 }
 
 /** /authorize may name several resources (consent covers them all); OIDC-only asks for none. */
-function resourceScopes (directory: Directory, tenant: SeedTenant, raw: string): ResourceScopes[] {
+export function resourceScopes (directory: Directory, tenant: SeedTenant, raw: string): ResourceScopes[] {
   const groups = new Map<SeedApplication | string, string[]>()
   const oidc = raw.split(' ').filter((s) => OIDC_SCOPES.has(s.toLowerCase()))
   for (const value of raw.split(' ').filter((s) => s !== '' && !OIDC_SCOPES.has(s.toLowerCase()))) {

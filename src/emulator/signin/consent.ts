@@ -29,10 +29,14 @@ export class ConsentModel {
     return true
   }
 
-  /** The scope names of `scopes` nobody consented to for this client and user (empty: all granted). */
+  /**
+   * The scope names of `scopes` nobody consented to for this client and user (empty: all granted).
+   * `.default` asks for what was consented to the resource: refused only when nothing was.
+   */
   missing (tenant: SeedTenant, clientId: string, scopes: ResourceScopes, userObjectId: string): string[] {
     if (tenant.enforceConsent !== true) return []
     const granted = this.granted(tenant, clientId, scopes.resource, userObjectId)
+    if (scopes.granted.some((s) => s.endsWith('/.default'))) return granted.size > 0 ? [] : [...scopes.names]
     return scopes.names.filter((name) => !granted.has(name.toLowerCase()))
   }
 

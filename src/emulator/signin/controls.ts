@@ -1,6 +1,6 @@
 import { ControlError } from '../controls'
 import type { Directory } from '../directory'
-import type { SeedTenant } from '../seed-schema'
+import type { ConsentGrant, SeedTenant } from '../seed-schema'
 import type { SignInState } from './state'
 
 /** Accounts: an admin's "block sign-in". */
@@ -10,9 +10,18 @@ export interface UserControls {
   enable: (tenantId: string, objectId: string) => void
 }
 
+/** Delegated permission grants on top of the seed's `consents` (they matter where a tenant has `enforceConsent`). */
+export interface ConsentControls {
+  /** Records a grant (no `userObjectId`: an admin's, for every user); returns its id. */
+  grant: (tenantId: string, consent: ConsentGrant) => string
+  /** Withdraws a recorded grant (the consent page's too); false when no grant has this id. */
+  revoke: (id: string) => boolean
+}
+
 /** The handle groups of interactive sign-in, in the grouped style of EmulatorControls. */
 export interface SignInControls {
   users: UserControls
+  consents: ConsentControls
 }
 
 export function createSignInControls (directory: Directory, signIn: SignInState): SignInControls {
@@ -26,6 +35,15 @@ export function createSignInControls (directory: Directory, signIn: SignInState)
     users: {
       disable: (tenantId, objectId) => { signIn.accounts.setEnabled(user(tenantId, objectId).id, objectId, false) },
       enable: (tenantId, objectId) => { signIn.accounts.setEnabled(user(tenantId, objectId).id, objectId, true) }
+    },
+    consents: {
+      grant: (tenantId, consent) => {
+        const tenant = directory.tenant(tenantId)
+        if (tenant === undefined) throw new ControlError('not_found', `no tenant '${tenantId}' in this emulator`)
+        if (directory.resource(tenant, consent.resource) === undefined) throw new ControlError('not_found', `no application '${consent.resource}' in tenant '${tenantId}'`)
+        return signIn.consents.add(tenant, consent)
+      },
+      revoke: (id) => signIn.consents.remove(id)
     }
   }
 }

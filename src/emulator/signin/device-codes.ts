@@ -47,6 +47,11 @@ export class DeviceCodes {
     return authorization
   }
 
+  /** The authorization a device code stands for, without polling it. */
+  find (deviceCode: string): DeviceAuthorization | undefined {
+    return this.byDevice.get(deviceCode)
+  }
+
   /** What the device page's code names, while it can still be signed in to. */
   pendingByUserCode (userCode: string): DeviceAuthorization | undefined {
     const authorization = this.byUser.get(userCode.trim().toUpperCase().replace(/[\s-]/g, ''))

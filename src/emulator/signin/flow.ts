@@ -4,12 +4,12 @@ import type { Directory } from '../directory'
 import { EntraError } from '../entra-errors'
 import type { ResourceScopes } from '../scopes'
 import type { SeedApplication, SeedTenant, SeedUser } from '../seed-schema'
+import type { Accounts } from './accounts'
 import type { SignInClaims } from './claims'
 import type { Clock } from './codes'
 import type { ConsentModel } from './consent'
 import * as pages from './pages'
 import type { Session, Sessions } from './session-cookie'
-import type { Accounts } from './state'
 
 /** How long a sign-in may sit on one of its pages. */
 const INTERACTION_LIFETIME_MS = 60 * 60 * 1000
