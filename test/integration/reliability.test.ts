@@ -1,11 +1,13 @@
 import t, { type Test } from 'tap'
-import { connect } from 'node:net'
-import { Client } from 'undici'
+import { randomUUID } from 'node:crypto'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { Client, Pool } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS } from '../../src/emulator'
 import { jwtClaims } from '../helpers/msal-clients'
+import { needRedis, REDIS_URL } from '../helpers/redis'
 import { startTestbed } from '../helpers/testbed'
 
 // Regression tests for the defects a hostile probe found (issue 14), one table per defect.
@@ -162,4 +164,67 @@ t.test('6. one token has one spelling: signature variants in the unused base64ur
   for (const spelling of spellings) statuses.push((await request({ headers: { authorization: `Bearer ${spelling}` } })).status)
   t.same(statuses, spellings.map((s) => s === token ? 200 : 401), 'only the canonical spelling passes')
   t.equal(oboCalls() - before, 1, 'one OBO call')
+})
+
+/** A TCP proxy to Redis that holds every chunk, both ways, for `delayMs`: a far-away Redis on loopback. */
+async function slowRedis (t: Test, delayMs: number): Promise<string> {
+  const target = new URL(REDIS_URL)
+  const server = createServer((client) => {
+    const redis = connect(Number(target.port || 6379), target.hostname)
+    const relay = (from: Socket, to: Socket): void => {
+      from.on('data', (chunk) => { setTimeout(() => { if (!to.destroyed) to.write(chunk) }, delayMs) })
+      from.on('close', () => { setTimeout(() => to.destroy(), delayMs) })
+      from.on('error', () => {})
+    }
+    relay(client, redis)
+    relay(redis, client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+t.test('4. cross-instance single flight: one Entra call per key across 3 instances, whatever the timing', async (t) => {
+  if (!await needRedis(t)) return
+  const bed = await startTestbed(t)
+  const { emulator, kit, recorder } = bed
+  // Instances 2 and 3 see Redis 100 and 130 ms away each way: their L2 read misses while instance 1
+  // is still asking Entra (slowed to 150 ms), and their lock attempt comes after instance 1 released
+  // its lock, the window in which a second Entra call used to slip through.
+  const redisUrls = [REDIS_URL, await slowRedis(t, 100), await slowRedis(t, 130)]
+  const gateways = await Promise.all(redisUrls.map(async (url) => {
+    const config = resolveConfig({
+      server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+      identity: devGatewayIdentity(emulator),
+      routes: [{ prefix: '/api', upstream: recorder.url, user }],
+      tokenCache: { redis: { url, commandTimeoutMs: 5000 }, encryptionKey: 'reliability-test-key-0123456789', lockMs: 5000 }
+    }, { source: 'test' })
+    const gateway = await buildGateway(config)
+    t.teardown(() => gateway.close())
+    return new Pool(await gateway.listen({ host: '127.0.0.1', port: 0 }), { connections: 64 })
+  }))
+  t.teardown(() => Promise.all(gateways.map((c) => c.close())))
+  const alice = jwtClaims((await kit.signIn()).accessToken)
+  const userToken = (): string => {
+    const now = Math.floor(Date.now() / 1000)
+    const oid = randomUUID()
+    return emulator.keys.sign(DEV_IDS.tenantId, { ...alice, oid, sub: oid, iat: now, nbf: now - 5, exp: now + 3600, uti: randomUUID() })
+  }
+  const call = async (client: Pool, token: string): Promise<number> => {
+    const res = await client.request({ method: 'GET', path: '/api/x', headers: { authorization: `Bearer ${token}` } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const warm = userToken()
+  for (const client of gateways) t.equal(await call(client, warm), 200, 'each instance has its keys')
+
+  emulator.failures.inject({ kind: 'slow', grant: 'obo', delayMs: 150 })
+  const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
+  const users = Array.from({ length: 30 }, userToken)
+  const before = oboCalls()
+  // 90 requests in flight at once: every user on all three instances.
+  const statuses = await Promise.all(users.flatMap((token) => gateways.map(async (client) => await call(client, token))))
+  t.equal(statuses.filter((s) => s === 200).length, 90, 'every request answered 200')
+  const calls = oboCalls() - before
+  t.equal(calls, users.length, `${users.length} users, ${calls} OBO calls`)
 })
