@@ -108,6 +108,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     audiences: identity.audiences,
     clockSkewSeconds: identity.clockSkewSeconds,
     keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds,
+    ...(identity.timeoutMs !== undefined ? { timeoutMs: identity.timeoutMs } : {}),
     ca: identity.extraCaPems,
     onKeyFetch: (tenant, ok) => { metrics.jwksFetches.inc({ tenant, outcome: ok ? 'ok' : 'error' }) }
   })

@@ -1,11 +1,14 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
+import { createServer as createHttpsServer } from 'node:https'
+import { dirname } from 'node:path'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
-import { Client, Pool } from 'undici'
+import { Client, Pool, request as undiciRequest, type Dispatcher } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS } from '../../src/emulator'
+import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+import { prepareTls } from '../../src/emulator/ca'
 import { jwtClaims } from '../helpers/msal-clients'
 import { needRedis, REDIS_URL } from '../helpers/redis'
 import { startTestbed } from '../helpers/testbed'
@@ -227,4 +230,92 @@ t.test('4. cross-instance single flight: one Entra call per key across 3 instanc
   t.equal(statuses.filter((s) => s === 200).length, 90, 'every request answered 200')
   const calls = oboCalls() - before
   t.equal(calls, users.length, `${users.length} users, ${calls} OBO calls`)
+})
+
+type JwksMode = 'ok' | 'fail' | 'hang'
+
+/**
+ * The emulator behind a TLS front (same CA) whose JWKS endpoint can be made to fail or hang, as
+ * Entra's did during the probe; everything else is passed through.
+ */
+async function jwksFront (t: Test, emulator: RunningEmulator, agent: Dispatcher): Promise<{ url: string, mode: { value: JwksMode }, hung: Array<{ closed: boolean }> }> {
+  const tls = await prepareTls(dirname(emulator.caFile), ['127.0.0.1'])
+  const mode = { value: 'ok' as JwksMode }
+  const hung: Array<{ closed: boolean }> = []
+  const server = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    if (req.url?.endsWith('/discovery/v2.0/keys') === true && mode.value !== 'ok') {
+      if (mode.value === 'fail') {
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error"}')
+        return
+      }
+      const entry = { closed: false }
+      hung.push(entry)
+      res.on('close', () => { entry.closed = true })
+      return
+    }
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      undiciRequest(`${emulator.url}${req.url ?? '/'}`, {
+        method: req.method as 'GET',
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+        dispatcher: agent
+      }).then(async (answer) => {
+        res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') })
+        res.end(Buffer.from(await answer.body.arrayBuffer()))
+      }, () => { res.writeHead(502).end() })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, mode, hung }
+}
+
+t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-After, bounded by identity.timeoutMs, /readyz says so', async (t) => {
+  const bed = await startTestbed(t)
+  const { emulator, kit, recorder } = bed
+  const front = await jwksFront(t, emulator, kit.agent)
+  const cooldownSeconds = 1
+  const config = resolveConfig({
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+    identity: { ...devGatewayIdentity(emulator), instance: front.url, timeoutMs: 3000, keyRefreshCooldownSeconds: cooldownSeconds },
+    routes: [{ prefix: '/api', upstream: recorder.url, user }]
+  }, { source: 'test' })
+  const gateway = await buildGateway(config)
+  t.teardown(() => gateway.close())
+  // Validation alone: the emulator's token endpoint is not behind the front, so no OBO here.
+  gateway.get('/whoami', async (request) => ({ oid: (await gateway.entraAuthenticate(request)).objectId }))
+  const client = new Client(await gateway.listen({ host: '127.0.0.1', port: 0 }))
+  t.teardown(() => client.close())
+  const get = async (path: string, token?: string): Promise<Answer> => {
+    const res = await client.request({ method: 'GET', path, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    return { status: res.statusCode, headers: res.headers, body: await res.body.json() as Record<string, unknown> }
+  }
+  const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, cooldownSeconds * 1000 + 100)) }
+
+  const before = (await kit.signIn()).accessToken
+  t.equal((await get('/whoami', before)).status, 200, 'keys loaded through the front')
+  t.equal((await get('/readyz')).body.status, 'ready')
+
+  await emulator.keys.rotate(DEV_IDS.tenantId)
+  const rotated = (await kit.signIn()).accessToken
+  for (const mode of ['fail', 'hang'] as const) {
+    front.mode.value = mode
+    await settle()
+    const answer = await get('/whoami', rotated)
+    t.equal(answer.status, 503, `JWKS ${mode}: a token of the new key is 503, not 401`)
+    errorBody(answer, 'identity_unavailable', t)
+    t.equal(answer.headers['retry-after'], String(cooldownSeconds), 'with Retry-After')
+    const ready = await get('/readyz')
+    t.match(ready.body, { status: 'degraded', checks: { identity: { status: 'degraded', detail: /could not be refreshed/ } } }, `JWKS ${mode}: /readyz says the keys are stale: ${JSON.stringify(ready.body)}`)
+  }
+  t.ok(front.hung.length >= 1 && front.hung.every((h) => h.closed), 'the hanging key fetch was given up by the gateway (identity.timeoutMs), not left open')
+  const known = await get('/whoami', before)
+  t.equal(known.status, 200, `tokens of known keys still pass meanwhile: ${JSON.stringify(known.body)}`)
+
+  front.mode.value = 'ok'
+  await settle()
+  t.equal((await get('/whoami', rotated)).status, 200, 'once the JWKS answers, the new key is learned')
+  t.equal((await get('/readyz')).body.status, 'ready')
 })
