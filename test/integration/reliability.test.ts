@@ -319,3 +319,49 @@ t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-
   t.equal((await get('/whoami', rotated)).status, 200, 'once the JWKS answers, the new key is learned')
   t.equal((await get('/readyz')).body.status, 'ready')
 })
+
+/** Sends `head` then `drip` one byte every 100 ms (bounded) until the server closes; what it answered. */
+async function slowloris (url: string, head: string, drip: string): Promise<{ answer: string, cutOff: boolean }> {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.write(head)
+  for (let i = 0; i < drip.length && !socket.destroyed; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (!socket.destroyed) socket.write(drip.charAt(i))
+  }
+  const cutOff = socket.destroyed
+  socket.destroy()
+  await closed
+  return { answer: Buffer.concat(chunks).toString('latin1'), cutOff }
+}
+
+t.test('3. server.timeouts: a slowloris client is cut off, with 408 where an answer is possible', async (t) => {
+  const { url, token, recorder } = await setup(t, { timeouts: { headersMs: 500, requestMs: 1500, keepAliveMs: 500 } })
+  // 200 drips at 100 ms: 20 s, far beyond every limit configured here.
+  const cases = [
+    { name: 'headers one byte at a time', head: 'GET /api/x HTTP/1.1\r\n', drip: 'x-slow: '.padEnd(200, 'a') },
+    { name: 'a body one byte at a time', head: `POST /api/x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\n`, drip: 'b'.repeat(200) }
+  ]
+  for (const c of cases) {
+    const { answer, cutOff } = await slowloris(url, c.head, c.drip)
+    t.ok(cutOff, `${c.name}: the gateway closed the connection`)
+    t.match(answer, /^HTTP\/1\.1 408 /, `${c.name}: 408`)
+    t.match(answer, /"error":"request_timeout"/, `${c.name}: with the JSON error body`)
+  }
+  t.equal(recorder.requests.length, 0, 'nothing incomplete reached the upstream')
+
+  const { port } = new URL(url)
+  const idle = connect(Number(port), '127.0.0.1')
+  idle.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n')
+  const closedAfterIdle = await new Promise<boolean>((resolve) => {
+    const guard = setTimeout(() => resolve(false), 10_000)
+    idle.once('close', () => { clearTimeout(guard); resolve(true) })
+    idle.resume()
+  })
+  idle.destroy()
+  t.ok(closedAfterIdle, 'an idle keep-alive connection is closed after keepAliveMs')
+})
