@@ -29,6 +29,8 @@ export interface EntraAuthOptions {
   verifiedTokenCacheSize?: number
   /** Extra CA certificates (PEM) to trust for the authority, e.g. a local emulator's. */
   ca?: readonly string[]
+  /** Deadline for one metadata or key fetch, connect to last byte, ms; default identity.timeoutMs's. */
+  timeoutMs?: number
   /** Use this dispatcher for metadata and key fetches instead of a private one. */
   dispatcher?: Dispatcher
   /** Called for every JWKS fetch (metrics). */
@@ -67,12 +69,14 @@ export function assertionOf (request: FastifyRequest): Assertion {
 const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyInstance, options) => {
   const ownDispatcher = options.dispatcher === undefined
   const clockSkewSeconds = options.clockSkewSeconds ?? DEFAULTS.identity.clockSkewSeconds
-  const dispatcher = options.dispatcher ?? createHttpsAgent({ ca: [...(options.ca ?? [])] })
+  const timeoutMs = options.timeoutMs ?? DEFAULTS.identity.timeoutMs
+  const dispatcher = options.dispatcher ?? createHttpsAgent({ ca: [...(options.ca ?? [])], timeouts: { connectMs: timeoutMs, headersMs: timeoutMs, bodyMs: timeoutMs } })
   const trust = new EntraTrust({
     instance: options.instance.replace(/\/+$/, ''),
     tenantId: options.tenantId,
     allowedTenants: options.allowedTenants ?? [options.tenantId],
     dispatcher,
+    timeoutMs,
     keyRefreshCooldownMs: (options.keyRefreshCooldownSeconds ?? DEFAULTS.identity.keyRefreshCooldownSeconds) * 1000,
     onKeyRefreshError: (tenant, err) => fastify.log.warn({ tenant, reason: (err as Error).message }, 'signing key refresh failed; keeping the last good keys'),
     ...(options.onKeyFetch ? { onKeyFetch: options.onKeyFetch } : {})

@@ -22,12 +22,16 @@ const health: FastifyPluginAsync<{ gateway: FastifyInstance }> = async (fastify,
 
   fastify.get('/readyz', quiet, async (_request, reply) => {
     const trust = await gateway.entraStatus({ refresh: true })
-    const tenantsMissing = Object.entries(trust.keys).filter(([, s]) => s !== 'loaded').map(([t]) => t)
+    const tenantsMissing = Object.entries(trust.keys).filter(([, s]) => s === 'not_loaded').map(([t]) => t)
+    // Stale keys still validate known kids, but a key published since cannot be learned: 503s for its tokens.
+    const tenantsStale = Object.entries(trust.keys).filter(([, s]) => s === 'stale').map(([t]) => t)
     const identity: Check = trust.metadata !== 'loaded'
       ? { status: 'failed', detail: trust.lastError ?? 'OpenID metadata not loaded yet' }
       : tenantsMissing.length > 0
         ? { status: 'degraded', detail: `signing keys not loaded for ${tenantsMissing.join(', ')}` }
-        : { status: 'ok' }
+        : tenantsStale.length > 0
+          ? { status: 'degraded', detail: `signing keys of ${tenantsStale.join(', ')} could not be refreshed (${trust.lastError ?? 'unknown error'}); the last good keys stay in use` }
+          : { status: 'ok' }
     const problem = await gateway.credentialCheck()
     const credential: Check = problem === undefined ? { status: 'ok' } : { status: 'failed', detail: problem }
     const l2 = gateway.tokenAcquirer.status().l2

@@ -9,6 +9,7 @@ import { correlationId } from './http/correlation-id'
 import { GatewayMetrics } from './observability/metrics'
 import { connectRedis } from './redis/client'
 import { clientErrorHandler } from './server/client-error'
+import { serverTimeoutOptions } from './server/timeouts'
 import { checkIncomingHeaders, MAX_HEADER_BYTES } from './validation/incoming-headers'
 import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
@@ -37,9 +38,11 @@ export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie'
 export async function buildGateway (config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const { identity, server } = config
   const challengeContext = { instance: identity.instance, tenantId: identity.tenantId, clientId: identity.clientId }
+  const timeouts = serverTimeoutOptions(server.timeouts)
   const app = Fastify({
     logger: options.logger ?? false,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    ...timeouts,
+    http: { ...timeouts.http, maxHeaderSize: MAX_HEADER_BYTES },
     clientErrorHandler: clientErrorHandler(challengeContext),
     genReqId: correlationId,
     // plugins/observability writes one line per request instead of Fastify's two.
@@ -109,6 +112,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     audiences: identity.audiences,
     clockSkewSeconds: identity.clockSkewSeconds,
     keyRefreshCooldownSeconds: identity.keyRefreshCooldownSeconds,
+    ...(identity.timeoutMs !== undefined ? { timeoutMs: identity.timeoutMs } : {}),
     ca: identity.extraCaPems,
     onKeyFetch: (tenant, ok) => { metrics.jwksFetches.inc({ tenant, outcome: ok ? 'ok' : 'error' }) }
   })

@@ -177,6 +177,16 @@ export class TokenCache {
       // The other instance failed, vanished or is too slow: ask Entra ourselves.
       return await this.acquireAndStore(key, acquire, policy, undefined)
     }
+    if (lock !== undefined) {
+      // Another instance may have filled and released the lock between our read and our lock.
+      const filled = await l2.get(key)
+      if (filled !== undefined && this.usable(filled, policy)) {
+        await l2.unlock(key, lock)
+        this.counters.hits.l2++
+        this.l1.set(key, filled, this.now())
+        return result(key, filled, 'l2')
+      }
+    }
     return await this.acquireAndStore(key, acquire, policy, lock)
   }
 

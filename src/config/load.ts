@@ -121,6 +121,11 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     }
   }
 
+  const serverTimeouts = { ...DEFAULTS.server.timeouts, ...raw.server?.timeouts }
+  if (serverTimeouts.headersMs > serverTimeouts.requestMs) {
+    issues.push(`server.timeouts.headersMs: ${serverTimeouts.headersMs} is longer than requestMs (${serverTimeouts.requestMs}), which includes the headers`)
+  }
+
   if (issues.length > 0 || credential === undefined) return undefined
   const server = raw.server ?? {}
   const tokenCache = raw.tokenCache ?? {}
@@ -130,6 +135,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       port: server.port ?? DEFAULTS.server.port,
       ...(server.adminPort !== undefined ? { adminPort: server.adminPort } : {}),
       trustProxy: server.trustProxy ?? DEFAULTS.server.trustProxy,
+      timeouts: serverTimeouts,
       overload: { ...DEFAULTS.server.overload, ...server.overload },
       ...(server.rateLimit !== undefined ? { rateLimit: { ...server.rateLimit } } : {}),
       ...(server.cors

@@ -61,6 +61,11 @@ export const ConfigSchema = Type.Object({
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     adminPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'a port for /healthz, /readyz and /metrics' })),
     trustProxy: Type.Optional(Type.Boolean()),
+    timeouts: Type.Optional(Type.Object({
+      headersMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, description: 'time for a client to send its request headers' })),
+      requestMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'time for a client to send its whole request, body included' })),
+      keepAliveMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, description: 'how long an idle keep-alive connection stays open' }))
+    }, { additionalProperties: false })),
     overload: Type.Optional(Type.Object({
       maxEventLoopDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
       maxHeapUsedBytes: Type.Optional(Type.Integer({ minimum: 0 })),

@@ -60,6 +60,13 @@ export interface RouteConfig {
   replayBodyLimitBytes: number
 }
 
+/** How long a client may take; past them Node answers 408 (headers, request) or closes (idle). */
+export interface ServerTimeouts {
+  headersMs: number
+  requestMs: number
+  keepAliveMs: number
+}
+
 /** @fastify/under-pressure thresholds; 0 turns one off. */
 export interface OverloadConfig {
   maxEventLoopDelayMs: number
@@ -92,6 +99,7 @@ export interface GatewayConfig {
     adminPort?: number
     /** Honour X-Forwarded-* from a load balancer in front (client IP, protocol). */
     trustProxy: boolean
+    timeouts: ServerTimeouts
     overload: OverloadConfig
     rateLimit?: RateLimitConfig
     cors?: CorsConfig

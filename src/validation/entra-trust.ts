@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici'
 import { IdentityUnavailableError, InvalidTokenError } from '../errors'
 import { IssuerPolicy } from './issuer-policy'
 import { KeyStore } from './key-store'
+import type { KeySetState } from './key-set'
 import { loadIssuerTemplates } from './openid-metadata'
 import { isGuid } from './tenant'
 
@@ -11,6 +12,8 @@ export interface EntraTrustOptions {
   tenantId: string
   allowedTenants: readonly string[]
   dispatcher: Dispatcher
+  /** Deadline for one metadata or key fetch (identity.timeoutMs). */
+  timeoutMs: number
   keyRefreshCooldownMs: number
   onKeyRefreshError?: (tenant: string, err: unknown) => void
   onKeyFetch?: (tenant: string, ok: boolean) => void
@@ -19,8 +22,8 @@ export interface EntraTrustOptions {
 /** What readiness reports about the identity side. */
 export interface TrustStatus {
   metadata: 'loaded' | 'not_loaded'
-  /** Per allowed tenant GUID: whether its signing keys are loaded. */
-  keys: Record<string, 'loaded' | 'not_loaded'>
+  /** Per allowed tenant GUID: its signing keys loaded, loaded but the latest refresh failed (stale), or not loaded. */
+  keys: Record<string, KeySetState>
   lastError?: string
 }
 
@@ -44,6 +47,7 @@ export class EntraTrust {
     this.keys = new KeyStore({
       instance: options.instance,
       dispatcher: options.dispatcher,
+      timeoutMs: options.timeoutMs,
       cooldownMs: options.keyRefreshCooldownMs,
       onRefreshError: (tenant, err) => {
         this.lastError = `signing keys of ${tenant}: ${(err as Error).message}`
@@ -56,7 +60,7 @@ export class EntraTrust {
   issuerPolicy (): Promise<IssuerPolicy> {
     if (this.policy === undefined) {
       const { instance, tenantId, allowedTenants, dispatcher } = this.options
-      this.policy = loadIssuerTemplates(instance, tenantId, dispatcher)
+      this.policy = loadIssuerTemplates(instance, tenantId, dispatcher, this.options.timeoutMs)
         .then((templates) => {
           this.metadataLoaded = true
           return new IssuerPolicy(templates, allowedTenants)
@@ -89,7 +93,7 @@ export class EntraTrust {
     const tenants = this.options.allowedTenants.filter(isGuid).map((t) => t.toLowerCase())
     return {
       metadata: this.metadataLoaded ? 'loaded' : 'not_loaded',
-      keys: Object.fromEntries(tenants.map((t) => [t, this.keys.isLoaded(t) ? 'loaded' : 'not_loaded'])),
+      keys: Object.fromEntries(tenants.map((t) => [t, this.keys.state(t)])),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {})
     }
   }

@@ -13,9 +13,16 @@ export interface KeySetOptions {
   onRefreshError?: (err: unknown) => void
 }
 
+/**
+ * 'unavailable': the keys could not be fetched (never, or not on the latest attempt), so an
+ * unknown kid may well be a key published since: the caller must not call the token invalid.
+ */
 export type KeyLookup =
   | { found: true, key: VerificationKey }
   | { found: false, reason: 'unknown-kid' | 'unavailable' }
+
+/** 'stale': keys were loaded once, but the latest refresh failed (they stay in use). */
+export type KeySetState = 'loaded' | 'stale' | 'not_loaded'
 
 /**
  * One tenant's signing keys. Entra rolls keys with no fixed schedule, so an unknown kid may be a
@@ -26,6 +33,7 @@ export type KeyLookup =
 export class TenantKeySet {
   private keys = new Map<string, VerificationKey>()
   private loaded = false
+  private lastRefreshFailed = false
   private lastAttemptAt = Number.NEGATIVE_INFINITY
   private inflight: Promise<void> | undefined
   private timer: { cancel: () => void } | undefined
@@ -46,7 +54,7 @@ export class TenantKeySet {
     }
     const key = this.keys.get(kid)
     if (key !== undefined) return { found: true, key }
-    return { found: false, reason: this.loaded ? 'unknown-kid' : 'unavailable' }
+    return { found: false, reason: this.loaded && !this.lastRefreshFailed ? 'unknown-kid' : 'unavailable' }
   }
 
   /** Fetches now (de-duplicated); errors leave the previous keys in place. */
@@ -57,7 +65,11 @@ export class TenantKeySet {
       .then((keys) => {
         this.keys = keys
         this.loaded = true
-      }, (err: unknown) => { this.options.onRefreshError?.(err) })
+        this.lastRefreshFailed = false
+      }, (err: unknown) => {
+        this.lastRefreshFailed = true
+        this.options.onRefreshError?.(err)
+      })
       .finally(() => {
         this.inflight = undefined
         this.scheduleBackgroundRefresh()
@@ -65,9 +77,10 @@ export class TenantKeySet {
     return this.inflight
   }
 
-  /** Whether keys were ever loaded (they stay in use after a failed refresh). */
-  get isLoaded (): boolean {
-    return this.loaded
+  /** Whether keys were ever loaded (they stay in use after a failed refresh), and whether the latest refresh worked. */
+  get state (): KeySetState {
+    if (!this.loaded) return 'not_loaded'
+    return this.lastRefreshFailed ? 'stale' : 'loaded'
   }
 
   close (): void {

@@ -2,11 +2,13 @@ import type { Dispatcher } from 'undici'
 import { IdentityUnavailableError, InvalidTokenError } from '../errors'
 import { fetchJson } from '../net/fetch-json'
 import { verificationKeys } from './jwk'
-import { TenantKeySet, unrefTimer } from './key-set'
+import { TenantKeySet, unrefTimer, type KeySetState } from './key-set'
 
 export interface KeyStoreOptions {
   instance: string
   dispatcher: Dispatcher
+  /** Deadline for one JWKS fetch, connect to last byte (identity.timeoutMs). */
+  timeoutMs: number
   cooldownMs: number
   refreshIntervalMs?: number
   onRefreshError?: (tenant: string, err: unknown) => void
@@ -37,7 +39,10 @@ export class KeyStore {
     }
     const lookup = await this.keySet(tenant).lookup(kid)
     if (!lookup.found) {
-      if (lookup.reason === 'unavailable') throw new IdentityUnavailableError('The signing keys of the token issuer could not be loaded', 30)
+      // Retry once a cooldown has passed: the next attempt may then refetch the keys.
+      if (lookup.reason === 'unavailable') {
+        throw new IdentityUnavailableError('The signing keys of the token issuer could not be loaded; retry later', Math.max(1, Math.ceil(this.options.cooldownMs / 1000)))
+      }
       throw new InvalidTokenError('The token was signed by an unknown key', 'unknown_key')
     }
     // Entra states each key's issuer, possibly templated; a key of another tenant (or of the MSA
@@ -54,9 +59,9 @@ export class KeyStore {
     await this.keySet(tenant).refresh()
   }
 
-  /** Whether the tenant's keys have been loaded at least once. */
-  isLoaded (tenant: string): boolean {
-    return this.tenants.get(tenant)?.isLoaded ?? false
+  /** Whether the tenant's keys have been loaded, and whether the latest refresh worked. */
+  state (tenant: string): KeySetState {
+    return this.tenants.get(tenant)?.state ?? 'not_loaded'
   }
 
   close (): void {
@@ -70,7 +75,7 @@ export class KeyStore {
       set = new TenantKeySet({
         fetchKeys: async () => {
           try {
-            const keys = verificationKeys(await fetchJson(url, this.options.dispatcher))
+            const keys = verificationKeys(await fetchJson(url, this.options.dispatcher, this.options.timeoutMs))
             this.options.onFetch?.(tenant, true)
             return keys
           } catch (err) {

@@ -11,10 +11,10 @@ export interface IssuerTemplates {
 
 interface OpenIdDocument { issuer?: unknown }
 
-export async function loadIssuerTemplates (instance: string, tenant: string, dispatcher: Dispatcher): Promise<IssuerTemplates> {
+export async function loadIssuerTemplates (instance: string, tenant: string, dispatcher: Dispatcher, timeoutMs?: number): Promise<IssuerTemplates> {
   const [v2, v1] = await Promise.all([
-    fetchJson<OpenIdDocument>(`${instance}/${tenant}/v2.0/.well-known/openid-configuration`, dispatcher),
-    fetchJson<OpenIdDocument>(`${instance}/${tenant}/.well-known/openid-configuration`, dispatcher)
+    fetchJson<OpenIdDocument>(`${instance}/${tenant}/v2.0/.well-known/openid-configuration`, dispatcher, timeoutMs),
+    fetchJson<OpenIdDocument>(`${instance}/${tenant}/.well-known/openid-configuration`, dispatcher, timeoutMs)
   ])
   if (typeof v2.issuer !== 'string' || typeof v1.issuer !== 'string') {
     throw new Error(`OpenID metadata of ${instance}/${tenant} has no issuer`)

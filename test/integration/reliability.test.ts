@@ -1,11 +1,16 @@
 import t, { type Test } from 'tap'
-import { connect } from 'node:net'
-import { Client } from 'undici'
+import { randomUUID } from 'node:crypto'
+import { createServer as createHttpsServer } from 'node:https'
+import { dirname } from 'node:path'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { Client, Pool, request as undiciRequest, type Dispatcher } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS } from '../../src/emulator'
+import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+import { prepareTls } from '../../src/emulator/ca'
 import { jwtClaims } from '../helpers/msal-clients'
+import { needRedis, REDIS_URL } from '../helpers/redis'
 import { startTestbed } from '../helpers/testbed'
 
 // Regression tests for the defects a hostile probe found (issue 14), one table per defect.
@@ -162,4 +167,201 @@ t.test('6. one token has one spelling: signature variants in the unused base64ur
   for (const spelling of spellings) statuses.push((await request({ headers: { authorization: `Bearer ${spelling}` } })).status)
   t.same(statuses, spellings.map((s) => s === token ? 200 : 401), 'only the canonical spelling passes')
   t.equal(oboCalls() - before, 1, 'one OBO call')
+})
+
+/** A TCP proxy to Redis that holds every chunk, both ways, for `delayMs`: a far-away Redis on loopback. */
+async function slowRedis (t: Test, delayMs: number): Promise<string> {
+  const target = new URL(REDIS_URL)
+  const server = createServer((client) => {
+    const redis = connect(Number(target.port || 6379), target.hostname)
+    const relay = (from: Socket, to: Socket): void => {
+      from.on('data', (chunk) => { setTimeout(() => { if (!to.destroyed) to.write(chunk) }, delayMs) })
+      from.on('close', () => { setTimeout(() => to.destroy(), delayMs) })
+      from.on('error', () => {})
+    }
+    relay(client, redis)
+    relay(redis, client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+t.test('4. cross-instance single flight: one Entra call per key across 3 instances, whatever the timing', async (t) => {
+  if (!await needRedis(t)) return
+  const bed = await startTestbed(t)
+  const { emulator, kit, recorder } = bed
+  // Instances 2 and 3 see Redis 100 and 130 ms away each way: their L2 read misses while instance 1
+  // is still asking Entra (slowed to 150 ms), and their lock attempt comes after instance 1 released
+  // its lock, the window in which a second Entra call used to slip through.
+  const redisUrls = [REDIS_URL, await slowRedis(t, 100), await slowRedis(t, 130)]
+  const gateways = await Promise.all(redisUrls.map(async (url) => {
+    const config = resolveConfig({
+      server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+      identity: devGatewayIdentity(emulator),
+      routes: [{ prefix: '/api', upstream: recorder.url, user }],
+      tokenCache: { redis: { url, commandTimeoutMs: 5000 }, encryptionKey: 'reliability-test-key-0123456789', lockMs: 5000 }
+    }, { source: 'test' })
+    const gateway = await buildGateway(config)
+    t.teardown(() => gateway.close())
+    return new Pool(await gateway.listen({ host: '127.0.0.1', port: 0 }), { connections: 64 })
+  }))
+  t.teardown(() => Promise.all(gateways.map((c) => c.close())))
+  const alice = jwtClaims((await kit.signIn()).accessToken)
+  const userToken = (): string => {
+    const now = Math.floor(Date.now() / 1000)
+    const oid = randomUUID()
+    return emulator.keys.sign(DEV_IDS.tenantId, { ...alice, oid, sub: oid, iat: now, nbf: now - 5, exp: now + 3600, uti: randomUUID() })
+  }
+  const call = async (client: Pool, token: string): Promise<number> => {
+    const res = await client.request({ method: 'GET', path: '/api/x', headers: { authorization: `Bearer ${token}` } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const warm = userToken()
+  for (const client of gateways) t.equal(await call(client, warm), 200, 'each instance has its keys')
+
+  emulator.failures.inject({ kind: 'slow', grant: 'obo', delayMs: 150 })
+  const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
+  const users = Array.from({ length: 30 }, userToken)
+  const before = oboCalls()
+  // 90 requests in flight at once: every user on all three instances.
+  const statuses = await Promise.all(users.flatMap((token) => gateways.map(async (client) => await call(client, token))))
+  t.equal(statuses.filter((s) => s === 200).length, 90, 'every request answered 200')
+  const calls = oboCalls() - before
+  t.equal(calls, users.length, `${users.length} users, ${calls} OBO calls`)
+})
+
+type JwksMode = 'ok' | 'fail' | 'hang'
+
+/**
+ * The emulator behind a TLS front (same CA) whose JWKS endpoint can be made to fail or hang, as
+ * Entra's did during the probe; everything else is passed through.
+ */
+async function jwksFront (t: Test, emulator: RunningEmulator, agent: Dispatcher): Promise<{ url: string, mode: { value: JwksMode }, hung: Array<{ closed: boolean }> }> {
+  const tls = await prepareTls(dirname(emulator.caFile), ['127.0.0.1'])
+  const mode = { value: 'ok' as JwksMode }
+  const hung: Array<{ closed: boolean }> = []
+  const server = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    if (req.url?.endsWith('/discovery/v2.0/keys') === true && mode.value !== 'ok') {
+      if (mode.value === 'fail') {
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error"}')
+        return
+      }
+      const entry = { closed: false }
+      hung.push(entry)
+      res.on('close', () => { entry.closed = true })
+      return
+    }
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      undiciRequest(`${emulator.url}${req.url ?? '/'}`, {
+        method: req.method as 'GET',
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+        dispatcher: agent
+      }).then(async (answer) => {
+        res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') })
+        res.end(Buffer.from(await answer.body.arrayBuffer()))
+      }, () => { res.writeHead(502).end() })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, mode, hung }
+}
+
+t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-After, bounded by identity.timeoutMs, /readyz says so', async (t) => {
+  const bed = await startTestbed(t)
+  const { emulator, kit, recorder } = bed
+  const front = await jwksFront(t, emulator, kit.agent)
+  const cooldownSeconds = 1
+  const config = resolveConfig({
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+    identity: { ...devGatewayIdentity(emulator), instance: front.url, timeoutMs: 3000, keyRefreshCooldownSeconds: cooldownSeconds },
+    routes: [{ prefix: '/api', upstream: recorder.url, user }]
+  }, { source: 'test' })
+  const gateway = await buildGateway(config)
+  t.teardown(() => gateway.close())
+  // Validation alone: the emulator's token endpoint is not behind the front, so no OBO here.
+  gateway.get('/whoami', async (request) => ({ oid: (await gateway.entraAuthenticate(request)).objectId }))
+  const client = new Client(await gateway.listen({ host: '127.0.0.1', port: 0 }))
+  t.teardown(() => client.close())
+  const get = async (path: string, token?: string): Promise<Answer> => {
+    const res = await client.request({ method: 'GET', path, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    return { status: res.statusCode, headers: res.headers, body: await res.body.json() as Record<string, unknown> }
+  }
+  const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, cooldownSeconds * 1000 + 100)) }
+
+  const before = (await kit.signIn()).accessToken
+  t.equal((await get('/whoami', before)).status, 200, 'keys loaded through the front')
+  t.equal((await get('/readyz')).body.status, 'ready')
+
+  await emulator.keys.rotate(DEV_IDS.tenantId)
+  const rotated = (await kit.signIn()).accessToken
+  for (const mode of ['fail', 'hang'] as const) {
+    front.mode.value = mode
+    await settle()
+    const answer = await get('/whoami', rotated)
+    t.equal(answer.status, 503, `JWKS ${mode}: a token of the new key is 503, not 401`)
+    errorBody(answer, 'identity_unavailable', t)
+    t.equal(answer.headers['retry-after'], String(cooldownSeconds), 'with Retry-After')
+    const ready = await get('/readyz')
+    t.match(ready.body, { status: 'degraded', checks: { identity: { status: 'degraded', detail: /could not be refreshed/ } } }, `JWKS ${mode}: /readyz says the keys are stale: ${JSON.stringify(ready.body)}`)
+  }
+  t.ok(front.hung.length >= 1 && front.hung.every((h) => h.closed), 'the hanging key fetch was given up by the gateway (identity.timeoutMs), not left open')
+  const known = await get('/whoami', before)
+  t.equal(known.status, 200, `tokens of known keys still pass meanwhile: ${JSON.stringify(known.body)}`)
+
+  front.mode.value = 'ok'
+  await settle()
+  t.equal((await get('/whoami', rotated)).status, 200, 'once the JWKS answers, the new key is learned')
+  t.equal((await get('/readyz')).body.status, 'ready')
+})
+
+/** Sends `head` then `drip` one byte every 100 ms (bounded) until the server closes; what it answered. */
+async function slowloris (url: string, head: string, drip: string): Promise<{ answer: string, cutOff: boolean }> {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.write(head)
+  for (let i = 0; i < drip.length && !socket.destroyed; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (!socket.destroyed) socket.write(drip.charAt(i))
+  }
+  const cutOff = socket.destroyed
+  socket.destroy()
+  await closed
+  return { answer: Buffer.concat(chunks).toString('latin1'), cutOff }
+}
+
+t.test('3. server.timeouts: a slowloris client is cut off, with 408 where an answer is possible', async (t) => {
+  const { url, token, recorder } = await setup(t, { timeouts: { headersMs: 500, requestMs: 1500, keepAliveMs: 500 } })
+  // 200 drips at 100 ms: 20 s, far beyond every limit configured here.
+  const cases = [
+    { name: 'headers one byte at a time', head: 'GET /api/x HTTP/1.1\r\n', drip: 'x-slow: '.padEnd(200, 'a') },
+    { name: 'a body one byte at a time', head: `POST /api/x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\n`, drip: 'b'.repeat(200) }
+  ]
+  for (const c of cases) {
+    const { answer, cutOff } = await slowloris(url, c.head, c.drip)
+    t.ok(cutOff, `${c.name}: the gateway closed the connection`)
+    t.match(answer, /^HTTP\/1\.1 408 /, `${c.name}: 408`)
+    t.match(answer, /"error":"request_timeout"/, `${c.name}: with the JSON error body`)
+  }
+  t.equal(recorder.requests.length, 0, 'nothing incomplete reached the upstream')
+
+  const { port } = new URL(url)
+  const idle = connect(Number(port), '127.0.0.1')
+  idle.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n')
+  const closedAfterIdle = await new Promise<boolean>((resolve) => {
+    const guard = setTimeout(() => resolve(false), 10_000)
+    idle.once('close', () => { clearTimeout(guard); resolve(true) })
+    idle.resume()
+  })
+  idle.destroy()
+  t.ok(closedAfterIdle, 'an idle keep-alive connection is closed after keepAliveMs')
 })

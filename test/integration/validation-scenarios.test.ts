@@ -16,7 +16,9 @@ const SAMPLE = DEV_IDS.sampleApi.identifierUri
 
 async function gatewayFor (t: Test, emulator: RunningEmulator, recorder: UpstreamRecorder, identity: Record<string, unknown>, user: Record<string, unknown> = {}): Promise<Pool> {
   const config = resolveConfig({
-    server: { host: '127.0.0.1', port: 0 },
+    // Load shedding is off: 1,000 RSA signatures in this same process stall its event loop for
+    // seconds, and under-pressure then answered 503 overloaded for some of the random kids.
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
     identity: { ...devGatewayIdentity(emulator), ...identity },
     routes: [{ prefix: '/api', upstream: recorder.url, user: { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`], ...user } }]
   }, { source: 'test' })
@@ -87,7 +89,8 @@ t.test('key rollover: a new key is learned with one refetch; random kids cannot 
   const statuses = await Promise.all(Array.from({ length: 1000 }, () =>
     get(pool, createSigner({ key: attacker, algorithm: 'RS256', kid: randomUUID(), noTimestamp: true })(claims)).then((r) => r.status)))
   const noiseMs = Date.now() - noiseStart
-  t.ok(statuses.every((s) => s === 401), '1,000 random kids: all 401')
+  const notRefused = statuses.filter((s) => s !== 401)
+  t.same(notRefused, [], `1,000 random kids: all 401 (other statuses: ${JSON.stringify(notRefused)})`)
   const noiseFetches = fetches() - beforeNoise
   t.ok(noiseFetches <= 1 + Math.floor(noiseMs / cooldownMs), `${noiseFetches} refetches in ${noiseMs} ms of noise (cooldown ${cooldownMs} ms)`)
 
