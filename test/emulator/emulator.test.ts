@@ -248,8 +248,9 @@ t.test('CLI: --help prints every option and exits 0', async (t) => {
   t.match(stdout, /^usage: obo-gateway emulator \[options\]/)
   for (const option of ['--host H', '--port N', '--seed FILE', '--data-dir DIR', '--public-url URL', '--no-control-api', '-h, --help']) t.match(stdout, option, option)
 
-  // The same through the real command line, as a user types it.
-  const cli = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', timeout: 60_000 })
+  // The same through the real command line, as a user types it (under tsx, which gives a dynamic
+  // import of a TypeScript module its named exports as node does for the built dist/).
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', timeout: 60_000 })
   t.equal(cli.status, 0, 'obo-gateway emulator --help exits 0')
   t.equal(cli.stdout, stdout, 'and prints the usage')
   t.notMatch(cli.stderr, /Unknown option/)

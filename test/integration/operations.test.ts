@@ -63,7 +63,8 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
     const noCredential = await gateway(t, { identity: { ...identity, credential: { federatedTokenFile: join(dir, 'missing-token') } } })
     const notReady = await get(`${noCredential.url}/readyz`)
     t.equal(notReady.status, 503)
-    t.match(notReady.json(), { status: 'not_ready', checks: { credential: { status: 'failed', detail: /missing-token/ } } })
+    t.match(notReady.json(), { status: 'not_ready', checks: { credential: { status: 'failed', detail: /Cannot read the federated token file/ } } })
+    t.notMatch(JSON.stringify(notReady.json()), /missing-token/, 'readiness names the problem, never the server\'s file path')
   })
 
   await t.test('with an admin port, health and metrics move off the public port', async (t) => {

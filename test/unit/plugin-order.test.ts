@@ -34,12 +34,12 @@ t.test('the proxy routes refuse to boot without the plugins they rely on, naming
     app.register(observability, { metrics: new GatewayMetrics() })
     app.register(proxyRoutes, { config: gateway })
     app.register(entraAuth, { instance: gateway.identity.instance, tenantId: TENANT, audiences: [TENANT] })
-    app.register(tokenAcquisition, { identity: gateway.identity })
+    app.register(tokenAcquisition, { identity: gateway.identity, tokenCache: gateway.tokenCache })
   }), { message: /'entraAuthenticate' required by 'obo-gateway-proxy-routes'/ }, 'registered before entra-auth')
   await t.resolves(boot((app) => {
     app.register(observability, { metrics: new GatewayMetrics() })
     app.register(entraAuth, { instance: gateway.identity.instance, tenantId: TENANT, audiences: [TENANT] })
-    app.register(tokenAcquisition, { identity: gateway.identity })
+    app.register(tokenAcquisition, { identity: gateway.identity, tokenCache: gateway.tokenCache })
     app.register(proxyRoutes, { config: gateway })
   }), 'in order it boots')
 })
@@ -49,7 +49,7 @@ t.test('with server.rateLimit, the rate limiter must come first', async (t) => {
   await t.rejects(boot((app) => {
     app.register(observability, { metrics: new GatewayMetrics() })
     app.register(entraAuth, { instance: gateway.identity.instance, tenantId: TENANT, audiences: [TENANT] })
-    app.register(tokenAcquisition, { identity: gateway.identity })
+    app.register(tokenAcquisition, { identity: gateway.identity, tokenCache: gateway.tokenCache })
     app.register(proxyRoutes, { config: gateway })
   }), { message: /server\.rateLimit is set, so @fastify\/rate-limit must be registered before the proxy routes/ })
 })
