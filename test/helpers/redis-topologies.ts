@@ -163,12 +163,17 @@ export async function startRedisCluster (t: Test, { masters = 3, replicasPerMast
       const alive = await Promise.all(nodes.map(async (n) => await withRedis(n.port, async (r) => /role:master/.test(await r.info('replication')) ? n.port : undefined).catch(() => undefined)))
       return alive.filter((p): p is number => p !== undefined)
     },
-    ownerOf: async (key) => await withRedis(nodes[0]!.port, async (r) => {
-      const slot = Number(await r.cluster('KEYSLOT', key))
-      const master = (await r.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)?.[2]
-      if (master === undefined) throw new Error(`no node serves slot ${slot}`)
-      return master[1]
-    })
+    ownerOf: async (key) => {
+      // Any node that still answers knows the slot map; after a failover the first may be the dead one.
+      for (const node of nodes) {
+        const owner = await withRedis(node.port, async (r) => {
+          const slot = Number(await r.cluster('KEYSLOT', key))
+          return (await r.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1]
+        }).catch(() => undefined)
+        if (owner !== undefined) return owner
+      }
+      throw new Error(`no live node names an owner for ${key}`)
+    }
   }
 }
 
