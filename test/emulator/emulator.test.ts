@@ -7,6 +7,7 @@ import t from 'tap'
 import { Client, request } from 'undici'
 import { DEV_IDS, defaultSeed, parseSeed, runEmulatorCommand, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
 import { MsalKit, jwtClaims, jwtHeader } from '../helpers/msal-clients'
+import { tsxChildEnv } from '../helpers/tsx-child'
 
 // Three emulators and two child processes (the CLI through tsx): more than the suite's two minutes on a busy machine.
 t.setTimeout(300_000)
@@ -250,7 +251,7 @@ t.test('CLI: --help prints every option and exits 0', async (t) => {
 
   // The same through the real command line, as a user types it (under tsx, which gives a dynamic
   // import of a TypeScript module its named exports as node does for the built dist/).
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', timeout: 60_000 })
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/cli.ts'), 'emulator', '--help'], { encoding: 'utf8', env: tsxChildEnv(), timeout: 60_000 })
   t.equal(cli.status, 0, 'obo-gateway emulator --help exits 0')
   t.equal(cli.stdout, stdout, 'and prints the usage')
   t.notMatch(cli.stderr, /Unknown option/)

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { tsxChildEnv } from '../helpers/tsx-child'
 
 // The gateway, the sample API and what they load, started as a user would (separate from
 // cli.test.ts so that each file's child processes fit in its time limit).
@@ -11,7 +12,7 @@ const CLI = resolve(__dirname, '../../src/cli.ts')
 const dir = mkdtempSync(join(tmpdir(), 'obo-cli-start-'))
 
 function run (args: string[], script = CLI): { status: number | null, stdout: string, stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' }, timeout: 60_000 })
+  const res = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: tsxChildEnv({ LOG_LEVEL: 'error' }), timeout: 60_000 })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
 }
 

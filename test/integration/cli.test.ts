@@ -3,13 +3,14 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { tsxChildEnv } from '../helpers/tsx-child'
 
 const CLI = resolve(__dirname, '../../src/cli.ts')
 const dir = mkdtempSync(join(tmpdir(), 'obo-cli-'))
 
 function run (args: string[], env: Record<string, string> = {}, script = CLI): { status: number | null, stdout: string, stderr: string } {
   // tsx rather than tap's own loader: a child then starts in a second or two instead of ten.
-  const res = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error', ...env }, timeout: 60_000 })
+  const res = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: tsxChildEnv({ LOG_LEVEL: 'error', ...env }), timeout: 60_000 })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
 }
 
