@@ -1,15 +1,8 @@
-import Fastify, { type FastifyInstance, type preHandlerAsyncHookHandler } from 'fastify'
-import entraAuth from '../../plugins/entra-auth'
-import errorResponses from '../../plugins/error-responses'
-import { correlationId } from '../http/correlation-id'
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import { buildProtectedApp, type ProtectedAppRegistration } from './protected-app'
 
-export interface SampleApiOptions {
-  instance: string
-  tenantId: string
-  /** The sample API's own app registration. */
-  clientId: string
-  identifierUri: string
-  ca?: string[]
+/** The sample API's own app registration, and: */
+export interface SampleApiOptions extends ProtectedAppRegistration {
   /**
    * Makes the API a CAE-enabled resource like Microsoft Graph: the user's latest session revocation
    * time (seconds), e.g. the emulator's `revocationTime`. A user token issued before it is refused
@@ -26,14 +19,7 @@ export const CAE_DESCRIPTION = 'Continuous access evaluation resulted in claims 
  * the downstream token the gateway obtained.
  */
 export async function buildSampleApi (options: SampleApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, genReqId: correlationId })
-  await app.register(errorResponses, { instance: options.instance, tenantId: options.tenantId, clientId: options.clientId })
-  await app.register(entraAuth, {
-    instance: options.instance,
-    tenantId: options.tenantId,
-    audiences: [options.clientId, options.identifierUri],
-    ...(options.ca ? { ca: options.ca } : {})
-  })
+  const app = await buildProtectedApp(options)
 
   const preHandler: preHandlerAsyncHookHandler[] = [app.entraRequire({ user: { requireScopes: ['Items.Read', 'Items.Write'] }, app: { requireRoles: ['Items.Read.All'] } })]
   const revocationTime = options.revocationTime

@@ -1,23 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js'
 import { z } from 'zod'
-import entraAuth from '../../plugins/entra-auth'
-import errorResponses from '../../plugins/error-responses'
-import { correlationId } from '../http/correlation-id'
+import { buildProtectedApp, type ProtectedAppRegistration } from './protected-app'
 
-export interface SampleMcpServerOptions {
-  instance: string
-  tenantId: string
-  /** The MCP server's own app registration: the only audience it accepts. */
-  clientId: string
-  identifierUri: string
+/** The MCP server's own app registration (the only audience it accepts), and: */
+export interface SampleMcpServerOptions extends ProtectedAppRegistration {
   /** The scope a token must carry (scp), e.g. Tools.Invoke. */
   requireScope: string
-  ca?: string[]
 }
 
 /** What the MCP server itself saw of the token it was called with. */
@@ -37,14 +30,7 @@ export interface ReceivedToken {
  * `delete_item`, which the dev gateway guards with an extra scope.
  */
 export async function buildSampleMcpServer (options: SampleMcpServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, genReqId: correlationId })
-  await app.register(errorResponses, { instance: options.instance, tenantId: options.tenantId, clientId: options.clientId })
-  await app.register(entraAuth, {
-    instance: options.instance,
-    tenantId: options.tenantId,
-    audiences: [options.clientId, options.identifierUri],
-    ...(options.ca ? { ca: options.ca } : {})
-  })
+  const app = await buildProtectedApp(options)
 
   const sessions = new Map<string, StreamableHTTPServerTransport>()
   app.addHook('onClose', async () => {
