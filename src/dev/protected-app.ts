@@ -9,6 +9,8 @@ export interface ProtectedAppRegistration {
   tenantId: string
   clientId: string
   identifierUri: string
+  /** More registrations whose tokens it accepts, e.g. the dev stack's MFA-protected APIs behind the sample API. */
+  alsoAccept?: string[]
   ca?: string[]
 }
 
@@ -22,7 +24,7 @@ export async function buildProtectedApp (registration: ProtectedAppRegistration)
   await app.register(entraAuth, {
     instance: registration.instance,
     tenantId: registration.tenantId,
-    audiences: [registration.clientId, registration.identifierUri],
+    audiences: [registration.clientId, registration.identifierUri, ...(registration.alsoAccept ?? [])],
     ...(registration.ca ? { ca: registration.ca } : {})
   })
   return app

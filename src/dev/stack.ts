@@ -4,6 +4,9 @@ import { buildGateway } from '../app'
 import { resolveConfig } from '../config/load'
 import type { GatewayConfig } from '../config/types'
 import { DEV_IDS, startEmulator, type RunningEmulator } from '../emulator'
+import { prepareTls } from '../emulator/ca'
+import { DEMO_IDS, demoSeed, demoSpaUris } from './demo-seed'
+import { buildDemoSpaServer, type DemoSpaConfig } from './demo-spa-server'
 import { devGatewayIdentity } from './dev-identity'
 import { freePort } from '../net/free-port'
 import { buildSampleApi } from './sample-api'
@@ -15,6 +18,8 @@ export interface DevStackOptions {
   emulatorPort?: number
   sampleApiPort?: number
   mcpServerPort?: number
+  /** The demo SPA's HTTPS port (default 8444). */
+  spaPort?: number
   /** Where the emulator keeps its CA, so the printed curl command keeps working across restarts. */
   dataDir?: string
   logger?: FastifyServerOptions['logger']
@@ -29,6 +34,9 @@ export interface DevStack {
   mcpServerUrl: string
   gateway: FastifyInstance
   gatewayUrl: string
+  /** The demo SPA, e.g. https://127.0.0.1:8444 (HTTPS from the emulator's CA: the emulator's site). */
+  spaUrl: string
+  spaConfig: DemoSpaConfig
   config: GatewayConfig
   close: () => Promise<void>
 }
@@ -36,7 +44,12 @@ export interface DevStack {
 /** Emulator + sample API + gateway on loopback, wired with a generated config. */
 export async function startDevStack (options: DevStackOptions = {}): Promise<DevStack> {
   const host = options.host ?? '127.0.0.1'
-  const emulator = await startEmulator({ host, port: options.emulatorPort ?? 8443, dataDir: options.dataDir ?? resolve('.obo-gateway/dev') })
+  const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  const dataDir = options.dataDir ?? resolve('.obo-gateway/dev')
+  // The SPA's redirect URIs are in the seed, so its port is settled before the emulator starts.
+  const spaPort = options.spaPort === 0 ? await freePort(host) : options.spaPort ?? 8444
+  const spaUrl = `https://${publicHost}:${spaPort}`
+  const emulator = await startEmulator({ host, port: options.emulatorPort ?? 8443, dataDir, seed: demoSeed(spaUrl) })
   const started: Array<{ close: () => Promise<unknown> }> = [emulator]
   try {
     const sampleApi = await buildSampleApi({
@@ -44,6 +57,7 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       tenantId: DEV_IDS.tenantId,
       clientId: DEV_IDS.sampleApi.clientId,
       identifierUri: DEV_IDS.sampleApi.identifierUri,
+      alsoAccept: [DEMO_IDS.mfaApi.clientId, DEMO_IDS.mfaApiDocsShape.clientId],
       ca: [emulator.caPem],
       // A CAE-enabled resource: emulator.sessions.revoke() makes it refuse older tokens like Graph does.
       revocationTime: (tenantId, userObjectId) => emulator.sessions.revocationTime(tenantId, userObjectId)
@@ -63,16 +77,18 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
 
     // The MCP route's publicUrl names the gateway's port, so "any port" is settled before the config.
     const gatewayPort = options.gatewayPort === 0 ? await freePort(host) : options.gatewayPort ?? 8080
-    const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+    const read = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
     const config = resolveConfig({
-      server: { host, port: gatewayPort },
+      server: { host, port: gatewayPort, cors: { origins: [spaUrl] } },
       identity: devGatewayIdentity(emulator),
       routes: [{
         prefix: '/api',
         upstream: sampleApiUrl,
         user: { requireScopes: [DEV_IDS.gateway.scope], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] },
         app: { requireRoles: [DEV_IDS.gateway.appRole], scopes: [`${DEV_IDS.sampleApi.identifierUri}/.default`] }
-      }, {
+      },
+      ...demoRoutes(sampleApiUrl, read),
+      {
         prefix: '/mcp',
         upstream: mcpServerUrl,
         user: { requireScopes: [DEV_IDS.gateway.scope], scopes: [`${DEV_IDS.mcpServer.identifierUri}/${DEV_IDS.mcpServer.scope}`] },
@@ -89,6 +105,13 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     started.push(gateway)
     const gatewayUrl = await gateway.listen({ host: config.server.host, port: config.server.port })
 
+    // Its own certificate from the emulator's CA, so a browser told to trust one server's key is not trusting the other's.
+    const spaTls = await prepareTls(dataDir, [publicHost])
+    const spaConfig = demoSpaConfig(emulator, `http://${publicHost}:${gatewayPort}`)
+    const spa = buildDemoSpaServer({ config: spaConfig, tls: spaTls })
+    started.push(spa)
+    await spa.listen({ host, port: spaPort })
+
     return {
       emulator,
       sampleApi,
@@ -97,6 +120,8 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       mcpServerUrl,
       gateway,
       gatewayUrl,
+      spaUrl,
+      spaConfig,
       config,
       close: async () => { await closeAll(started) }
     }
@@ -106,13 +131,45 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
   }
 }
 
+/** The gateway routes behind the demo SPA's challenge buttons, one challenge each. */
+function demoRoutes (sampleApiUrl: string, read: string): Array<{ prefix: string, upstream: string, user: { requireScopes: string[], scopes: string[], authContext?: string } }> {
+  const requireScopes = [DEV_IDS.gateway.scope]
+  return [
+    { prefix: '/mfa', upstream: sampleApiUrl, user: { requireScopes, scopes: [`${DEMO_IDS.mfaApi.identifierUri}/Items.Read`] } },
+    { prefix: '/mfa-docs-shape', upstream: sampleApiUrl, user: { requireScopes, scopes: [`${DEMO_IDS.mfaApiDocsShape.identifierUri}/Items.Read`] } },
+    { prefix: '/step-up', upstream: sampleApiUrl, user: { requireScopes, scopes: [read], authContext: DEMO_IDS.authContext } },
+    { prefix: '/consent', upstream: sampleApiUrl, user: { requireScopes, scopes: [`${DEV_IDS.sampleApi.identifierUri}/${DEMO_IDS.ungrantedScope}`] } }
+  ]
+}
+
+function demoSpaConfig (emulator: RunningEmulator, gatewayUrl: string): DemoSpaConfig {
+  return {
+    authority: `${emulator.url}/${DEV_IDS.tenantId}`,
+    knownAuthorities: [emulator.host],
+    clientId: DEV_IDS.devSpa.clientId,
+    scopes: [`${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`],
+    gatewayUrl,
+    calls: [
+      { id: 'api', label: 'Call the sample API', path: '/api/items', explains: 'OBO for the sample API, no challenge' },
+      { id: 'mfa', label: 'MFA (invalid_grant + basic_action)', path: '/mfa/items', explains: 'OBO needs MFA: Entra answers invalid_grant, suberror basic_action, AADSTS50076, capolids claims' },
+      { id: 'mfa-docs-shape', label: 'MFA (interaction_required)', path: '/mfa-docs-shape/items', explains: 'OBO needs MFA: Entra answers interaction_required, AADSTS50079, polids claims' },
+      { id: 'step-up', label: `Auth context step-up (${DEMO_IDS.authContext})`, path: '/step-up/items', explains: `the route demands acrs ${DEMO_IDS.authContext}: the gateway answers cc_type=authcontext` },
+      { id: 'cae', label: 'CAE: revoke my sessions, then call', path: '/api/items', explains: 'the emulator revokes the user\'s sessions; the sample API (CAE-enabled) refuses the older token' },
+      { id: 'consent', label: `Consent (${DEMO_IDS.ungrantedScope})`, path: '/consent/items', explains: `nobody consented to the gateway's ${DEMO_IDS.ungrantedScope} on the sample API: 403 proposedAction=consent` }
+    ],
+    ...(emulator.controlApi ? { controlApi: { url: `${emulator.url}/_emulator`, tenantId: DEV_IDS.tenantId } } : {}),
+    trust: { openUrl: `${emulator.url}/${DEV_IDS.tenantId}/v2.0/.well-known/openid-configuration`, caFile: emulator.caFile },
+    hint: `${DEV_IDS.alice.username} / ${DEV_IDS.alice.password}, second factor code ${DEMO_IDS.aliceMfaCode}`
+  }
+}
+
 async function closeAll (parts: Array<{ close: () => Promise<unknown> }>): Promise<void> {
   for (const part of [...parts].reverse()) await part.close()
 }
 
 /** What `npm start` prints: where things run and one command that exercises the whole path. */
 export function devStackBanner (stack: DevStack): string {
-  const { emulator, gatewayUrl, sampleApiUrl, mcpServerUrl } = stack
+  const { emulator, gatewayUrl, sampleApiUrl, mcpServerUrl, spaUrl } = stack
   const tokenUrl = `${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/token`
   const signIn = [
     `curl -s --cacert '${emulator.caFile}' ${tokenUrl}`,
@@ -127,6 +184,9 @@ export function devStackBanner (stack: DevStack): string {
     '',
     'obo-gateway: LOCAL DEVELOPMENT STACK (an Entra ID emulator with test users; not for production)',
     '',
+    `  open ${spaUrl}/ in a browser: the demo SPA (sign in as ${DEV_IDS.alice.username} / ${DEV_IDS.alice.password}, second factor ${DEMO_IDS.aliceMfaCode})`,
+    `  (a browser that does not trust ${emulator.caFile}: open ${stack.spaConfig.trust?.openUrl ?? emulator.url} once and accept its certificate, or import that file)`,
+    '',
     `  Entra ID emulator  ${emulator.url}   tenant ${DEV_IDS.tenantName} (${DEV_IDS.tenantId})`,
     `                     CA certificate: ${emulator.caFile}`,
     `  sample API         ${sampleApiUrl}   (downstream; accepts tokens for ${DEV_IDS.sampleApi.identifierUri})`,
@@ -134,9 +194,9 @@ export function devStackBanner (stack: DevStack): string {
     `  gateway            ${gatewayUrl}   route /api -> ${sampleApiUrl}`,
     `                     MCP route ${gatewayUrl}/mcp -> ${mcpServerUrl} (point an MCP client at it)`,
     '',
-    `  users: ${DEV_IDS.alice.username} / ${DEV_IDS.alice.password}, ${DEV_IDS.bob.username} / ${DEV_IDS.bob.password}`,
+    `  users: ${DEV_IDS.alice.username} / ${DEV_IDS.alice.password} (second factor code ${DEMO_IDS.aliceMfaCode}), ${DEV_IDS.bob.username} / ${DEV_IDS.bob.password}`,
     `         ${DEV_IDS.dana.username} / ${DEV_IDS.dana.password} (MFA for the gateway: code ${DEV_IDS.dana.mfaCode})`,
-    `  sign-in: SPA ${DEV_IDS.devSpa.clientId} (redirect ${DEV_IDS.devSpa.redirectUris.join(', ')}),`,
+    `  sign-in: SPA ${DEV_IDS.devSpa.clientId} (redirect ${[...DEV_IDS.devSpa.redirectUris, demoSpaUris(spaUrl).redirectUri].join(', ')}),`,
     `           public client for CLIs ${DEV_IDS.devClient.clientId} (device code, loopback ${DEV_IDS.devClient.redirectUri} on any port)`,
     `           authorize ${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/authorize, device code page ${emulator.url}/common/oauth2/deviceauth`,
     '',
