@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { EntraError, entraErrorBody } from './entra-errors'
-import { registerControlApi, type ControlContext } from './control-api'
+import { CONTROL_PREFIX, registerControlApi, type ControlContext } from './control-api'
 import { allowBrowsers } from './cors'
 import { METADATA_PATHS, registerMetadata, type MetadataDependencies } from './metadata'
 import type { TlsMaterial } from './ca'
@@ -75,7 +75,9 @@ export function buildServer (options: ServerOptions): FastifyInstance {
 
   allowBrowsers(app, [
     ...Object.values(METADATA_PATHS).map((url) => ({ method: 'GET' as const, url })),
-    { method: 'POST', url: TOKEN_PATH }
+    { method: 'POST', url: TOKEN_PATH },
+    // A demo page's "revoke my sessions" button (CAE) calls it cross-origin.
+    ...(options.controlApi === undefined ? [] : [{ method: 'POST' as const, url: `${CONTROL_PREFIX}/tenants/:tenantId/users/:objectId/revoke-sessions` }])
   ])
   registerMetadata(app, options)
   registerTokenEndpoint(app, options)

@@ -179,7 +179,7 @@ export async function viaPopup (kit: BrowserKit, page: Page, selector: string, a
 
 /** Waits for the page's answer to a call and returns what it shows. */
 export async function shownAnswer (page: Page): Promise<{ status: string, claims: Record<string, string>, error: string }> {
-  await page.waitForFunction(() => (document.getElementById('status')?.textContent ?? '') !== '' || (document.getElementById('error')?.textContent ?? '') !== '')
+  await page.waitForFunction("document.getElementById('status').textContent !== '' || document.getElementById('error').textContent !== ''")
   const claims: Record<string, string> = {}
   for (const claim of ['aud', 'scp', 'oid', 'azp', 'amr', 'acrs']) claims[claim] = (await page.textContent(`#claim-${claim}`)) ?? ''
   return { status: (await page.textContent('#status')) ?? '', claims, error: (await page.textContent('#error')) ?? '' }

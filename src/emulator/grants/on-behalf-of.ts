@@ -22,18 +22,19 @@ export const onBehalfOfGrant: Grant = {
       throw new EntraError('invalid_request', 90100, `The parameter 'requested_token_use' must be 'on_behalf_of' for the grant type '${JWT_BEARER}'.`)
     }
     const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
-    const { user, issuedAt } = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
+    const { user, issuedAt, authContexts } = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
     const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
     // Revoked sessions, a requested nbf the assertion predates, MFA policies on the resource.
     context.conditionalAccess.checkOnBehalfOf(tenant, scopes.resource, { ...user, issuedAt, amr: user.amr ?? [] }, requestedClaims(params))
     // The middle tier needs the user's (or an admin's) consent to the downstream scopes, as in Entra.
     if (context.signIn.consents.missing(tenant, client.app.clientId, scopes, user.oid).length > 0) throw consentRequiredError(client.app.clientId, client.app.displayName)
-    return delegatedResponse(context, client, scopes, user)
+    // Like amr, the auth contexts the user satisfied carry through to the downstream token.
+    return delegatedResponse(context, client, scopes, user, authContexts.length === 0 ? {} : { authContexts })
   }
 }
 
 /** Entra's checks, in Entra's order: a token it signed, still valid, addressed to the caller, of a user. */
-async function checkAssertion (keyring: Keyring, assertion: string, caller: SeedApplication): Promise<{ user: UserIdentity, issuedAt: number }> {
+async function checkAssertion (keyring: Keyring, assertion: string, caller: SeedApplication): Promise<{ user: UserIdentity, issuedAt: number, authContexts: string[] }> {
   let kid: string
   try {
     kid = String((decodeComplete(assertion) as { header: { kid?: unknown } }).header.kid)
@@ -73,6 +74,7 @@ async function checkAssertion (keyring: Keyring, assertion: string, caller: Seed
   const issuedAt = typeof claims.iat === 'number' ? claims.iat : nbf
   return {
     user: { oid: claims.oid, name: typeof claims.name === 'string' ? claims.name : '', username, ...(amr === undefined ? {} : { amr }) },
-    issuedAt
+    issuedAt,
+    authContexts: Array.isArray(claims.acrs) ? claims.acrs.filter((c): c is string => typeof c === 'string') : []
   }
 }
