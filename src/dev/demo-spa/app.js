@@ -158,7 +158,11 @@ if (await checkAuthority()) {
       ? `from the cache, valid until ${result.expiresOn.toISOString()}`
       : `renewed silently with the refresh token (no sign-in page), valid until ${result.expiresOn.toISOString()}`)
   })
-  onClick($('sign-out'), () => pca.logoutRedirect({ account: account() }))
+  onClick($('sign-out'), () => {
+    const user = account()
+    // id_token_hint tells Entra which app signs out, so it returns to the page instead of showing its own.
+    return pca.logoutRedirect({ account: user, ...(user?.idToken ? { idTokenHint: user.idToken } : {}) })
+  })
   $('no-cp1').addEventListener('change', () => {
     clearResult()
     const renew = async () => {
