@@ -80,7 +80,7 @@ async function timeToFirstByte (url: string, headers: Record<string, string>): P
 }
 
 async function main (): Promise<void> {
-  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-mcp-')) })
+  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, spaPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-mcp-')) })
   try {
     const { emulator } = stack
     const gatewayToken = await signIn(emulator.url, emulator.caPem, emulator.host, `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`)

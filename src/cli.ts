@@ -81,7 +81,7 @@ async function runGateway (file: string): Promise<void> {
 
 async function runDevStack (): Promise<void> {
   const { devStackBanner, startDevStack } = await import('./dev/stack.js')
-  const stack = await listenOrExplain(() => startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } }), 'the dev stack ports (8443, 8081, 8083, 8080)')
+  const stack = await listenOrExplain(() => startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } }), 'the dev stack ports (8443, 8444, 8081, 8083, 8080)')
   closeWithGrace({ delay: 5_000 }, async () => { await stack.close() })
   console.log(devStackBanner(stack))
 }

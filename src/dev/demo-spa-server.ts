@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 
 /** What the page reads from /config.json: where to sign in, what to call, what to tell the user. */
@@ -56,4 +57,33 @@ export function buildDemoSpaServer (options: DemoSpaOptions): FastifyInstance {
     app.get(path, async (_request, reply) => await reply.type(type).send(await readFile(file)))
   }
   return app
+}
+
+const REQUIRED: Array<keyof DemoSpaConfig> = ['authority', 'knownAuthorities', 'clientId', 'scopes', 'gatewayUrl', 'calls']
+
+/**
+ * The page alone, against the tenant a config file names (no emulator): served over plain http on
+ * localhost, which browsers treat as a secure context and Entra accepts as an SPA redirect URI.
+ * Answers the URL it listens on.
+ */
+export async function serveDemoSpa (args: string[]): Promise<{ url: string, close: () => Promise<void> }> {
+  const { values, positionals } = parseArgs({ args, options: { port: { type: 'string' } }, allowPositionals: true, strict: true })
+  const file = positionals[0]
+  if (file === undefined) throw new Error('usage: demo-spa-server CONFIG.json [--port 8444]')
+  const config = JSON.parse(await readFile(file, 'utf8')) as DemoSpaConfig
+  const missing = REQUIRED.filter((key) => config[key] === undefined)
+  if (missing.length > 0) throw new Error(`${file} lacks ${missing.join(', ')}`)
+  const app = buildDemoSpaServer({ config })
+  await app.listen({ host: 'localhost', port: Number(values.port ?? 8444) })
+  const { port } = app.server.address() as { port: number }
+  return { url: `http://localhost:${port}`, close: async () => { await app.close() } }
+}
+
+if (require.main === module) {
+  serveDemoSpa(process.argv.slice(2)).then(({ url }) => {
+    console.log(`demo SPA: open ${url}/ (register ${url}/redirect.html as an SPA redirect URI; ${url}/consent.html as a web redirect URI of the gateway's app)`)
+  }, (err: Error) => {
+    console.error(err.message)
+    process.exitCode = 1
+  })
 }

@@ -22,12 +22,15 @@ t.test('npm start\'s dev stack: the printed command signs Alice in and reaches t
     diagnostics.unsubscribe('http.client.request.start', onHttp)
   })
 
-  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-dev-')) })
+  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, spaPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-dev-')) })
   t.teardown(() => stack.close())
   const banner = devStackBanner(stack)
   t.match(banner, /LOCAL DEVELOPMENT STACK/)
   t.match(banner, `Entra ID emulator  ${stack.emulator.url}`)
   t.match(banner, `gateway            ${stack.gatewayUrl}   route /api -> ${stack.sampleApiUrl}`)
+  const firstAddress = banner.split('\n').find((line) => line.includes('://'))
+  t.match(firstAddress, new RegExp(`^  open ${stack.spaUrl}/ in a browser: the demo SPA`), 'the demo SPA comes first')
+  t.match(stack.spaUrl, /^https:\/\/127\.0\.0\.1:\d+$/, 'on the emulator\'s site, over https')
   const command = banner.split('\n').find((line) => line.trimStart().startsWith('TOKEN='))?.trim()
   t.ok(command, 'the banner holds one command to copy')
 

@@ -11,7 +11,7 @@ import { MsalKit } from '../helpers/msal-clients'
 import { ADMIN_SCOPE, GATEWAY_SCOPE } from '../helpers/mcp-gateway'
 
 t.test('the official MCP SDK client reaches the dev stack\'s sample MCP server through the gateway', async (t) => {
-  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-mcp-')) })
+  const stack = await startDevStack({ gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, spaPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-mcp-')) })
   t.teardown(() => stack.close())
   const kit = new MsalKit(stack.emulator)
   t.teardown(() => kit.close())
