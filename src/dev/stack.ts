@@ -192,6 +192,7 @@ export function devStackBanner (stack: DevStack): string {
     `  sample API         ${sampleApiUrl}   (downstream; accepts tokens for ${DEV_IDS.sampleApi.identifierUri})`,
     `  sample MCP server  ${mcpServerUrl}   (accepts tokens for ${DEV_IDS.mcpServer.identifierUri})`,
     `  gateway            ${gatewayUrl}   route /api -> ${sampleApiUrl}`,
+    `                     routes /mfa, /mfa-docs-shape, /step-up, /consent -> ${sampleApiUrl} (one challenge each, the demo SPA's buttons)`,
     `                     MCP route ${gatewayUrl}/mcp -> ${mcpServerUrl} (point an MCP client at it)`,
     '',
     `  users: ${DEV_IDS.alice.username} / ${DEV_IDS.alice.password} (second factor code ${DEMO_IDS.aliceMfaCode}), ${DEV_IDS.bob.username} / ${DEV_IDS.bob.password}`,
