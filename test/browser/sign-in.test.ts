@@ -7,7 +7,7 @@ import { ALICE, answerSignIn, chromiumUnavailable, launchChromium, openDemo, sho
 const skip = chromiumUnavailable()
 const SIGNED_IN = `Signed in as ${DEV_IDS.alice.name} (${DEV_IDS.alice.username})`
 
-t.test('demo SPA sign-in with real MSAL.js in Chromium', { skip }, async (t) => {
+t.test('demo SPA sign-in and sign-out with real MSAL.js in Chromium', { skip }, async (t) => {
   const kit: BrowserKit = await startBrowserKit()
   t.teardown(() => kit.close())
   const grants = (): Record<string, number> => kit.stack.emulator.records.tokenRequestCounts().byGrant
@@ -103,20 +103,18 @@ t.test('demo SPA sign-in with real MSAL.js in Chromium', { skip }, async (t) => 
     t.match(await page.textContent('#error'), /^login_required: .*AADSTS50058/, 'ssoSilent finds no session to use')
     t.equal(await page.textContent('#who'), 'Not signed in')
   })
-})
 
-t.test('a browser that does not trust the emulator\'s certificate: the page says what to do', { skip }, async (t) => {
-  const kit: BrowserKit = await startBrowserKit()
-  t.teardown(() => kit.close())
-  // Trusts the SPA's server (its own certificate) but not the emulator's, as after accepting one warning.
-  const browser = await launchChromium([kit.stack.spaUrl])
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
-  await page.goto(`${kit.stack.spaUrl}/`)
-  await page.waitForSelector('#trust-problem:not([hidden])')
-  const advice = await page.textContent('#trust-problem') ?? ''
-  t.match(advice, `cannot fetch the sign-in metadata from ${kit.stack.emulator.url}/${DEV_IDS.tenantId}`)
-  t.match(advice, `open ${kit.stack.emulator.url}/${DEV_IDS.tenantId}/v2.0/.well-known/openid-configuration once in this browser and accept the certificate`)
-  t.match(advice, `import the emulator's CA certificate ${kit.stack.emulator.caFile}`)
-  t.ok(await page.isDisabled('#sign-in-redirect'), 'nothing to click that could only fail')
+  await t.test('a browser that does not trust the emulator\'s certificate: the page says what to do', async (t) => {
+    // Trusts the SPA's server (its own certificate) but not the emulator's, as after accepting one warning.
+    const browser = await launchChromium([kit.stack.spaUrl])
+    t.teardown(() => browser.close())
+    const page = await browser.newPage()
+    await page.goto(`${kit.stack.spaUrl}/`)
+    await page.waitForSelector('#trust-problem:not([hidden])')
+    const advice = await page.textContent('#trust-problem') ?? ''
+    t.match(advice, `cannot fetch the sign-in metadata from ${kit.stack.emulator.url}/${DEV_IDS.tenantId}`)
+    t.match(advice, `open ${kit.stack.emulator.url}/${DEV_IDS.tenantId}/v2.0/.well-known/openid-configuration once in this browser and accept the certificate`)
+    t.match(advice, `import the emulator's CA certificate ${kit.stack.emulator.caFile}`)
+    t.ok(await page.isDisabled('#sign-in-redirect'), 'nothing to click that could only fail')
+  })
 })
