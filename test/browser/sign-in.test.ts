@@ -35,13 +35,21 @@ t.test('demo SPA sign-in and sign-out with real MSAL.js in Chromium', { skip }, 
     await callsTheApi(t, page)
   })
 
-  await t.test('sign in by popup, then ssoSilent in a new tab signs in without a page', async (t) => {
+  await t.test('sign in by popup', async (t) => {
     const { context, page } = await openDemo(kit)
     t.teardown(() => context.close())
     t.same(await viaPopup(kit, page, '#sign-in-popup', ALICE), ['Sign in', 'Enter password', 'Stay signed in?'])
     await page.waitForSelector(`#who:text("${SIGNED_IN}")`)
     t.same(await steps(page), [`signed in: ${DEV_IDS.alice.username} (popup)`])
+    t.equal(new URL(page.url()).pathname, '/', 'the page never left')
     await callsTheApi(t, page)
+  })
+
+  await t.test('ssoSilent after sign-in: a new tab signs in without a page', async (t) => {
+    const { context, page } = await openDemo(kit)
+    t.teardown(() => context.close())
+    await viaPopup(kit, page, '#sign-in-popup', ALICE)
+    await page.waitForSelector(`#who:text("${SIGNED_IN}")`)
 
     // A new tab: MSAL's session storage is empty there, the emulator's session cookie is not.
     const tab = await context.newPage()
