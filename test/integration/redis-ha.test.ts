@@ -260,7 +260,7 @@ async function l2Back (t: Test, gws: Gateway[], promotedPort: number, newUser: (
   for (let attempt = 0; attempt < 10 && user === undefined; attempt++) {
     let candidate = newUser()
     // In a cluster the promoted node holds a third of the slots: pick a user whose key it serves.
-    while (ownerOf !== undefined && await ownerOf(valueKey(candidate)) !== promotedPort) candidate = newUser()
+    if (ownerOf !== undefined) while (await ownerOf(valueKey(candidate)) !== promotedPort) candidate = newUser()
     await waitFor('the writing instance to use Redis again', () => writer.app.tokenAcquirer.status().l2 === 'ok', 10_000)
     t.equal((await call(writer, candidate)).status, 200)
     const stored = await waitFor('the entry on the promoted node', async () => await promoted.exists(valueKey(candidate)).catch(() => 0) === 1, 2000).then(() => true, () => false)
