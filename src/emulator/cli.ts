@@ -85,7 +85,7 @@ function describe (emulator: RunningEmulator): string {
     lines.push(`tenant ${tenant.name} ${tenant.id}`)
     for (const app of tenant.applications) {
       const kind = app.publicClient === true ? 'public client' : (app.secrets ?? []).length > 0 ? 'confidential (secret)' : 'resource only'
-      const exposes = [...(app.identifierUris ?? []), ...(app.scopes ?? []).map((s) => `scope ${s}`), ...(app.appRoles ?? []).map((r) => `role ${r}`)]
+      const exposes = [...(app.identifierUris ?? []), ...[...(app.scopes ?? []), ...(app.oauth2PermissionScopes ?? []).map((s) => s.value)].map((s) => `scope ${s}`), ...(app.appRoles ?? []).map((r) => `role ${r}`)]
       lines.push(`  app  ${app.displayName} ${app.clientId} ${kind}${exposes.length > 0 ? `: ${exposes.join(', ')}` : ''}`)
     }
     for (const user of tenant.users ?? []) lines.push(`  user ${user.username} ${user.objectId} (${user.name})`)
