@@ -29,7 +29,7 @@ export const deviceCodeGrant: Grant = {
       case 'expired':
         throw new EntraError('expired_token', 70019, 'Verification code expired.')
       case 'declined':
-        throw new EntraError('authorization_declined', 65004, 'The user declined the sign-in on the device code page.')
+        throw new EntraError('authorization_declined', 65004, 'The end user denied the authorization request.')
       case 'redeemed':
         throw new EntraError('invalid_grant', 54005, 'The device code was already redeemed, please start a new device code flow or use an existing refresh token.')
       case 'approved':

@@ -154,7 +154,7 @@ export class SignInFlow {
     const { purpose } = interaction
     switch (step) {
       case 'account': {
-        if (purpose.cancellable && form.cancel !== undefined) return new EntraError('authorization_declined', 65004, 'The user declined the sign-in request on the device code page.')
+        if (purpose.cancellable && form.cancel !== undefined) return new EntraError('authorization_declined', 65004, 'The end user denied the authorization request.')
         const username = (form.loginfmt ?? '').trim()
         const user = this.deps.directory.user(purpose.tenant, username)
         if (user === undefined) {
