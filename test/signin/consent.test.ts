@@ -1,7 +1,9 @@
 import t from 'tap'
+import { OnBehalfOfCredential } from '@azure/identity'
 import { PublicClientApplication } from '@azure/msal-node'
 import { request } from 'undici'
 import { DEV_IDS, defaultSeed, parseSeed, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
+import { identityHttpClient } from '../helpers/identity-http-client'
 import { interactiveSignIn, pkce, rejection } from '../helpers/interactive'
 import { MsalKit, jwtClaims } from '../helpers/msal-clients'
 import { SignInDriver } from '../helpers/sign-in-driver'
@@ -88,6 +90,11 @@ t.test('combined consent: consenting to the client consents the middle tier too,
 
   t.match(jwtClaims(((await obo(result.accessToken, ITEMS_READ)) as { accessToken: string }).accessToken), { scp: 'Items.Read', oid: DEV_IDS.alice.objectId })
   t.match(await rejection(obo(result.accessToken, ITEMS_WRITE)), { errorNo: 65001, subError: 'consent_required' }, 'a scope outside the combined consent is still refused')
+  // disableInstanceDiscovery is honoured though the OBO options' type does not declare it.
+  const emulatorOptions = { authorityHost: emulator.url, disableInstanceDiscovery: true, httpClient: identityHttpClient(kit.agent) }
+  const identity = new OnBehalfOfCredential({ tenantId: DEV_IDS.tenantId, clientId: GATEWAY.clientId, clientSecret: GATEWAY.secret, userAssertionToken: result.accessToken, ...emulatorOptions })
+  t.match(jwtClaims((await identity.getToken(ITEMS_READ)).token), { scp: 'Items.Read' }, '@azure/identity OnBehalfOfCredential alike')
+  await t.rejects(identity.getToken(ITEMS_WRITE), /AADSTS65001/)
 
   // The MCP client is no known client of the gateway: consenting to it grants the gateway nothing.
   const mcp = new PublicClientApplication(kit.config(DEV_IDS.mcpClient.clientId))
