@@ -76,7 +76,7 @@ export class ConsentModel {
     const combined = resources
       .map((r) => r.resource)
       .filter((api, i, all) => all.indexOf(api) === i && (api.knownClientApplications ?? []).some((id) => id.toLowerCase() === client.clientId.toLowerCase()))
-      .flatMap((api) => (api.requiredResourceAccess ?? []).map((access) =>
+      .flatMap((api) => (api.requiredResourceAccess ?? []).filter((access) => access.scopes.length > 0).map((access) =>
         request(api, delegatedScopes(this.directory, tenant, access.scopes.map((s) => `${access.resourceAppId}/${s}`).join(' '), api))))
     return [...own, ...combined]
   }
