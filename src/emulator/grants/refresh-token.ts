@@ -44,8 +44,8 @@ export const refreshTokenGrant: Grant = {
         400, { claims: nbfClaims(revokedAt) })
     }
 
-    const { scopes: asked, oidc } = tokenScopes(directory, tenant, params.scope ?? '', client.app)
-    const scopes = asked === undefined ? undefined : signIn.consents.permitted(tenant, client.app, asked, grant.user.oid)
+    const { scopes: requested, oidc } = tokenScopes(directory, tenant, params.scope ?? '', client.app)
+    const scopes = requested === undefined ? undefined : signIn.consents.permitted(tenant, client.app, requested, grant.user.oid)
     const amr = grant.user.amr ?? ['pwd']
     if (scopes !== undefined) {
       // A refresh may ask for a later nbf (CAE): that is what the new token gets, not a refusal.
