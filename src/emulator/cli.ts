@@ -84,8 +84,11 @@ function describe (emulator: RunningEmulator): string {
   for (const tenant of emulator.seed.tenants) {
     lines.push(`tenant ${tenant.name} ${tenant.id}`)
     for (const app of tenant.applications) {
-      const kind = app.publicClient === true ? 'public client' : (app.secrets ?? []).length > 0 ? 'confidential (secret)' : 'resource only'
-      const exposes = [...(app.identifierUris ?? []), ...(app.scopes ?? []).map((s) => `scope ${s}`), ...(app.appRoles ?? []).map((r) => `role ${r}`)]
+      const kind = app.publicClient === true
+        ? 'public client'
+        : (app.secrets ?? []).length > 0 ? 'confidential (secret)' : (app.redirectUris?.spa ?? []).length > 0 ? 'single-page app (spa)' : 'resource only'
+      const scopes = [...(app.scopes ?? []), ...(app.oauth2PermissionScopes ?? []).map((s) => `${s.value}${s.type === 'Admin' ? ' (admin)' : ''}`)]
+      const exposes = [...(app.identifierUris ?? []), ...scopes.map((s) => `scope ${s}`), ...(app.appRoles ?? []).map((r) => `role ${r}`)]
       lines.push(`  app  ${app.displayName} ${app.clientId} ${kind}${exposes.length > 0 ? `: ${exposes.join(', ')}` : ''}`)
     }
     for (const user of tenant.users ?? []) lines.push(`  user ${user.username} ${user.objectId} (${user.name})`)

@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
-import type { TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ControlError, type EmulatorControls } from './controls'
 import type { Directory } from './directory'
 import { mfaPolicyIssue, schemaIssues } from './seed'
-import { FailureRuleSchema, MfaPolicySchema, type FailureRule, type MfaPolicy } from './seed-schema'
+import { ConsentSchema, FailureRuleSchema, MfaPolicySchema, type FailureRule, type MfaPolicy } from './seed-schema'
+import type { SignInControls } from './signin/controls'
 
 /**
  * The control API: the in-process handle's controls over HTTP under `/_emulator/`, for docker
@@ -13,7 +14,7 @@ import { FailureRuleSchema, MfaPolicySchema, type FailureRule, type MfaPolicy } 
 export const CONTROL_PREFIX = '/_emulator'
 
 export interface ControlContext {
-  controls: EmulatorControls
+  controls: EmulatorControls & SignInControls
   directory: Directory
 }
 
@@ -44,6 +45,10 @@ function bodyAs<T> (schema: TSchema, body: unknown, what: string): T {
   if (issues.length > 0) throw new ControlError('invalid_request', `not ${what}: ${issues.join('; ')}`)
   return body as T
 }
+
+/** A seed `consents` entry, plus the tenant (default: the one that has the resource). */
+const ConsentBodySchema = Type.Object({ ...ConsentSchema.properties, tenantId: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false })
+type ConsentBody = Static<typeof ConsentBodySchema>
 
 function removed (found: boolean, what: string, id: string): ControlAnswer {
   if (!found) throw new ControlError('not_found', `no active ${what} with id '${id}'`)
@@ -107,6 +112,29 @@ export const CONTROL_ROUTES: ControlRoute[] = [
     path: '/failures/{id}',
     description: 'remove one failure rule',
     handle: ({ params }, { controls }) => removed(controls.failures.remove(params.id ?? ''), 'failure rule', params.id ?? '')
+  },
+  {
+    method: 'POST',
+    path: '/consents',
+    description: 'grant consent (body: a seed consents entry, optionally with tenantId; no userObjectId = admin consent for all users); answers its id',
+    handle: ({ body }, { controls, directory }) => {
+      const { tenantId, ...consent } = bodyAs<ConsentBody>(ConsentBodySchema, body, 'a consent grant')
+      const tenant = tenantId ?? directory.tenants.find((t) => directory.resource(t, consent.resource) !== undefined)?.id
+      if (tenant === undefined) throw new ControlError('not_found', `no tenant has an application '${consent.resource}'`)
+      return { status: 201, body: { id: controls.consents.grant(tenant, consent) } }
+    }
+  },
+  {
+    method: 'DELETE',
+    path: '/consents',
+    description: 'withdraw every consent grant, the seed\'s included',
+    handle: (_request, { controls }) => { controls.consents.clear(); return { status: 204 } }
+  },
+  {
+    method: 'DELETE',
+    path: '/consents/{id}',
+    description: 'withdraw one consent grant (the consent page\'s too)',
+    handle: ({ params }, { controls }) => removed(controls.consents.revoke(params.id ?? ''), 'consent grant', params.id ?? '')
   },
   {
     method: 'POST',

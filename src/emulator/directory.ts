@@ -33,6 +33,25 @@ export class Directory {
       (app.identifierUris ?? []).some((uri) => uri.replace(/\/$/, '').toLowerCase() === key))
   }
 
+  /** The delegated scopes an application exposes: `scopes` and `oauth2PermissionScopes` together. */
+  exposedScopes (app: SeedApplication): string[] {
+    return [...new Set([...(app.scopes ?? []), ...(app.oauth2PermissionScopes ?? []).map((s) => s.value)])]
+  }
+
+  /** Exposed scopes of consent type Admin: users cannot consent to them, an admin grant can. */
+  adminScopes (app: SeedApplication): Set<string> {
+    return new Set((app.oauth2PermissionScopes ?? []).filter((s) => s.type === 'Admin').map((s) => s.value.toLowerCase()))
+  }
+
+  /**
+   * The client's statically configured scopes on `resource` (what `.default` means); undefined when
+   * the client configures no permissions at all, so `.default` keeps meaning every exposed scope.
+   */
+  configuredScopes (tenant: SeedTenant, client: SeedApplication, resource: SeedApplication): string[] | undefined {
+    if (client.requiredResourceAccess === undefined) return undefined
+    return client.requiredResourceAccess.filter((r) => this.resource(tenant, r.resourceAppId) === resource).flatMap((r) => r.scopes)
+  }
+
   user (tenant: SeedTenant, username: string): SeedUser | undefined {
     const key = username.toLowerCase()
     return tenant.users?.find((u) => u.username.toLowerCase() === key)

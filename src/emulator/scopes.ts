@@ -41,13 +41,20 @@ function parse (directory: Directory, tenant: SeedTenant, raw: string): { oidc: 
   return { oidc, resource, identifier: first.identifier, items }
 }
 
-/** Delegated grants (password, OBO): named scopes must be exposed; `.default` means all of them. */
-export function delegatedScopes (directory: Directory, tenant: SeedTenant, raw: string): ResourceScopes {
+/**
+ * Delegated grants (password, OBO, sign-in): named scopes must be exposed. `.default` means the
+ * client's statically configured permissions (`requiredResourceAccess`) on the resource, or every
+ * exposed scope for a client (or a request without one) that configures none.
+ */
+export function delegatedScopes (directory: Directory, tenant: SeedTenant, raw: string, client?: SeedApplication): ResourceScopes {
   const { oidc, resource, identifier, items } = parse(directory, tenant, raw)
-  const exposed = resource.scopes ?? []
+  const exposed = directory.exposedScopes(resource)
   if (items.some((item) => item.name === '.default')) {
     if (items.length > 1) throw invalidScope(raw, "'.default' cannot be combined with other scopes of the same resource.")
-    return { resource, identifier, names: [...exposed], granted: [...exposed.map((name) => `${identifier}/${name}`), `${identifier}/.default`], oidc }
+    const configured = client === undefined ? undefined : directory.configuredScopes(tenant, client, resource)
+    if (client !== undefined && configured?.length === 0) throw notRequiredResource(client, identifier, resource)
+    const names = configured === undefined ? exposed : exposed.filter((name) => configured.some((c) => c.toLowerCase() === name.toLowerCase()))
+    return { resource, identifier, names, granted: [...names.map((name) => `${identifier}/${name}`), `${identifier}/.default`], oidc }
   }
   const names: string[] = []
   for (const item of items) {
@@ -56,6 +63,11 @@ export function delegatedScopes (directory: Directory, tenant: SeedTenant, raw: 
     if (!names.includes(name)) names.push(name)
   }
   return { resource, identifier, names, granted: names.map((name) => `${identifier}/${name}`), oidc }
+}
+
+function notRequiredResource (client: SeedApplication, identifier: string, resource: SeedApplication): EntraError {
+  const registered = (client.requiredResourceAccess ?? []).map((r) => r.resourceAppId).join(', ')
+  return new EntraError('invalid_client', 650057, `Invalid resource. The client has requested access to a resource which isn't listed in the requested permissions in the client's application registration. Client app ID: ${client.clientId}(${client.displayName}). Resource value from request: ${identifier}. Resource app ID: ${resource.clientId}. List of valid resources from app registration: ${registered}.`)
 }
 
 /** Client credentials: exactly `<resource>/.default`; the roles come from app role assignments. */

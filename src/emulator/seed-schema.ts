@@ -44,6 +44,22 @@ const FederatedCredentialSchema = Type.Object({
   audiences: Type.Array(Name, { minItems: 1 })
 }, { additionalProperties: false })
 
+/** An exposed delegated permission with its consent type: `Admin` ones only an admin can grant (Entra's "Need admin approval"). */
+const PermissionScopeSchema = Type.Object({
+  value: ScopeName,
+  type: Type.Union([Type.Literal('User'), Type.Literal('Admin')], { description: 'User or Admin' })
+}, { additionalProperties: false })
+
+/**
+ * An application's statically configured permissions on one resource, what `.default` asks for.
+ * Entra's manifest lists permission GUIDs under `resourceAccess`; the emulator takes scope names.
+ */
+const RequiredResourceAccessSchema = Type.Object({
+  /** The resource's client id or one of its identifier URIs. */
+  resourceAppId: Name,
+  scopes: Type.Array(ScopeName)
+}, { additionalProperties: false })
+
 const ApplicationSchema = Type.Object({
   clientId: Guid,
   displayName: Name,
@@ -54,10 +70,17 @@ const ApplicationSchema = Type.Object({
   publicClient: Type.Optional(Type.Boolean()),
   identifierUris: Type.Optional(Type.Array(Name)),
   scopes: Type.Optional(Type.Array(ScopeName)),
+  /** Exposed scopes with their consent type (Entra's `api.oauth2PermissionScopes`); exposed as well as `scopes`. */
+  oauth2PermissionScopes: Type.Optional(Type.Array(PermissionScopeSchema)),
+  /** The statically configured permissions (`.default`, combined consent through `knownClientApplications`). */
+  requiredResourceAccess: Type.Optional(Type.Array(RequiredResourceAccessSchema)),
   appRoles: Type.Optional(Type.Array(ScopeName)),
   accessTokenAcceptedVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Null()])),
   redirectUris: Type.Optional(RedirectUrisSchema),
-  /** Client apps whose consent to this API is asked together with their own (combined consent). */
+  /**
+   * Client apps whose consent to this API also consents to this API's `requiredResourceAccess`
+   * (combined consent), so the API's OBO calls for them need no consent of their own.
+   */
   knownClientApplications: Type.Optional(Type.Array(Guid))
 }, { additionalProperties: false })
 

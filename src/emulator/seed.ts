@@ -106,6 +106,19 @@ function crossReferenceIssues (seed: EmulatorSeed): string[] {
       if (usernames.has(username)) issues.push(`tenants[${t}].users[${u}].username: '${user.username}' is already used`)
       usernames.add(username)
     })
+    const directory = new Directory(seed)
+    tenant.applications.forEach((app, a) => {
+      app.requiredResourceAccess?.forEach((access, r) => {
+        const at = `tenants[${t}].applications[${a}].requiredResourceAccess[${r}]`
+        const resource = directory.resource(tenant, access.resourceAppId)
+        if (resource === undefined) {
+          issues.push(`${at}.resourceAppId: no application '${access.resourceAppId}' in this tenant`)
+          return
+        }
+        const exposed = directory.exposedScopes(resource).map((s) => s.toLowerCase())
+        for (const scope of access.scopes) if (!exposed.includes(scope.toLowerCase())) issues.push(`${at}.scopes: '${scope}' is not a scope of ${resource.displayName}`)
+      })
+    })
     tenant.appRoleAssignments?.forEach((assignment, r) => {
       const at = `tenants[${t}].appRoleAssignments[${r}]`
       if (!apps.has(assignment.clientId.toLowerCase())) issues.push(`${at}.clientId: no application '${assignment.clientId}' in this tenant`)

@@ -99,7 +99,7 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
   const conditionalAccess = new ConditionalAccess(directory)
   for (const policy of seed.mfaPolicies ?? []) conditionalAccess.addMfaPolicy(policy)
   const signIn = createSignInState(directory, conditionalAccess, options.clock ?? Date.now)
-  const controls = createControls({ directory, keyring, failures, conditionalAccess, tokenRequests: requests, managedIdentityRequests: miRequests, jwksFetches })
+  const controls = { ...createControls({ directory, keyring, failures, conditionalAccess, tokenRequests: requests, managedIdentityRequests: miRequests, jwksFetches }), ...createSignInControls(directory, signIn) }
   // Federated credentials name issuers by URL; the emulator reaches its own hosted issuers over HTTPS too.
   const outbound = createHttpsAgent({ ca: [tls.caPem] })
   const identityHeader = randomBytes(24).toString('base64url')
@@ -135,7 +135,6 @@ export async function startEmulator (options: EmulatorOptions = {}): Promise<Run
     seed,
     controlApi: options.controlApi !== false,
     ...controls,
-    ...createSignInControls(directory, signIn),
     workloads: {
       serviceAccountToken: (request) => workloadIssuers.mint(request),
       issuerUrl: (name) => workloadIssuers.issuerUrl(name ?? workloadIssuers.names()[0] ?? '')

@@ -48,6 +48,9 @@ t.test('GET /_emulator/ lists every call', async (t) => {
     'POST /_emulator/failures',
     'DELETE /_emulator/failures',
     'DELETE /_emulator/failures/{id}',
+    'POST /_emulator/consents',
+    'DELETE /_emulator/consents',
+    'DELETE /_emulator/consents/{id}',
     'POST /_emulator/tenants/{tenantId}/keys',
     'DELETE /_emulator/tenants/{tenantId}/keys/{kid}'
   ])

@@ -21,13 +21,15 @@ export async function interactiveSignIn (kit: MsalKit, options: {
   pca?: PublicClientApplication
   claims?: string
   driver?: SignInDriver
+  redirectUri?: string
 }): Promise<{ pca: PublicClientApplication, result: AuthenticationResult, driver: SignInDriver }> {
   const pca = options.pca ?? new PublicClientApplication(kit.config(DEV_IDS.devClient.clientId))
   const driver = options.driver ?? new SignInDriver(kit.agent, kit.emulator.url)
   const { verifier, challenge } = pkce()
+  const redirectUri = options.redirectUri ?? LOOPBACK_REDIRECT
   const url = await pca.getAuthCodeUrl({
     scopes: options.scopes,
-    redirectUri: LOOPBACK_REDIRECT,
+    redirectUri,
     codeChallenge: challenge,
     codeChallengeMethod: 'S256',
     ...(options.claims === undefined ? {} : { claims: options.claims })
@@ -35,7 +37,7 @@ export async function interactiveSignIn (kit: MsalKit, options: {
   const answer = await driver.signIn(url, options.credentials)
   const code = answer.location === undefined ? null : new URL(answer.location).searchParams.get('code')
   if (code === null) throw new Error(`the sign-in ended without a code: ${answer.status} ${answer.location ?? answer.body.slice(0, 500)}`)
-  const result = await pca.acquireTokenByCode({ code, scopes: options.scopes, redirectUri: LOOPBACK_REDIRECT, codeVerifier: verifier })
+  const result = await pca.acquireTokenByCode({ code, scopes: options.scopes, redirectUri, codeVerifier: verifier })
   return { pca, result, driver }
 }
 

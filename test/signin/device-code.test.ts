@@ -64,7 +64,7 @@ t.test('polling answers: pending, slow_down, declined, expired, a wrong user cod
   t.equal(start.status, 200)
   const poll = { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: DEV_IDS.devClient.clientId, device_code: start.body.device_code as string }
   t.match(await post('token', poll), { status: 400, body: { error: 'authorization_pending', error_codes: [70016] } }, 'the RFC 8628 grant type spelling works too')
-  t.match(await post('token', poll), { status: 400, body: { error: 'slow_down' } }, 'polled sooner than the interval')
+  t.match(await post('token', poll), { status: 400, body: { error: 'slow_down', error_codes: [70016], error_description: /^AADSTS70016: / } }, 'polled sooner than the interval')
 
   const driver = new SignInDriver(kit.agent, emulator.url)
   const page = await driver.get(start.body.verification_uri as string)
@@ -74,7 +74,7 @@ t.test('polling answers: pending, slow_down, declined, expired, a wrong user cod
   const declined = await driver.submit(account, {}, 'idBtn_Back')
   t.match(declined.body, 'Sign-in cancelled')
   now += 6000
-  t.match(await post('token', poll), { status: 400, body: { error: 'authorization_declined' } })
+  t.match(await post('token', poll), { status: 400, body: { error: 'authorization_declined', error_codes: [65004], error_description: /^AADSTS65004: / } })
 
   const late = await post('devicecode', { client_id: DEV_IDS.devClient.clientId, scope: GATEWAY_SCOPE })
   now += 901 * 1000

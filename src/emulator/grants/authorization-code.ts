@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
-import { authenticateClient, parseBasic, type AuthenticatedClient } from '../client-auth'
+import { parseBasic } from '../client-auth'
 import { EntraError, entraInstant, missingParameter } from '../entra-errors'
 import { signInClaims } from '../signin/claims'
 import type { CodeGrant } from '../signin/codes'
-import { consentRequiredError } from '../signin/consent'
 import { firstResource, tokenScopes } from '../signin/token-scopes'
-import { delegatedResponse, type Grant, type GrantContext } from './grant'
+import { delegatedResponse, type Grant } from './grant'
+import { redeemingClient } from './redeeming-client'
 
 /** Redeems a code from /authorize: once, within 10 minutes, by its client, with its redirect URI and PKCE verifier. */
 export const authorizationCodeGrant: Grant = {
@@ -37,17 +37,16 @@ export const authorizationCodeGrant: Grant = {
     if (clientId.toLowerCase() !== grant.clientId.toLowerCase()) {
       throw new EntraError('invalid_grant', 70000, `The provided authorization code was issued to a different client than '${clientId}'.`)
     }
-    const client = await redeemingClient(context, grant)
+    // Mobile and desktop codes need no secret, web ones do.
+    const client = await redeemingClient(context, { clientId: grant.clientId, spa: grant.redirectKind === 'spa' }, () => grant.redirectKind === 'publicClient')
     if ((params.redirect_uri ?? '') === '') throw missingParameter('redirect_uri')
     if (params.redirect_uri !== grant.redirectUri) {
       throw new EntraError('invalid_grant', 50011, `The redirect URI '${params.redirect_uri ?? ''}' specified in the request does not match the redirect URI used in the authorization request for the application '${grant.clientId}'.`)
     }
     checkVerifier(grant, params.code_verifier)
 
-    const { scopes, oidc } = tokenScopes(directory, tenant, params.scope ?? firstResource(grant.scope))
-    if (scopes !== undefined && signIn.consents.missing(tenant, client.app.clientId, scopes, grant.user.oid).length > 0) {
-      throw consentRequiredError(client.app.clientId, client.app.displayName)
-    }
+    const { scopes: asked, oidc } = tokenScopes(directory, tenant, params.scope ?? firstResource(grant.scope), client.app)
+    const scopes = asked === undefined ? undefined : signIn.consents.permitted(tenant, client.app, asked, grant.user.oid)
     signIn.codes.consume(code)
     return delegatedResponse(context, client, scopes, grant.user, {
       oidc,
@@ -57,28 +56,6 @@ export const authorizationCodeGrant: Grant = {
       authContexts: signInClaims(grant.claims).authContexts
     })
   }
-}
-
-/**
- * Entra ties redemption to the redirect URI's platform: spa codes only cross-origin and without a
- * secret, other codes never cross-origin; mobile/desktop codes need no secret, web ones do.
- */
-async function redeemingClient (context: GrantContext, grant: CodeGrant): Promise<AuthenticatedClient> {
-  const { directory, tenant, params } = context
-  const app = directory.application(tenant, grant.clientId)
-  if (app === undefined) throw new EntraError('unauthorized_client', 700016, `Application with identifier '${grant.clientId}' was not found in the directory '${tenant.name}'.`)
-  if (grant.redirectKind === 'spa') {
-    if (context.origin === undefined) {
-      throw new EntraError('invalid_request', 9002327, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
-    }
-    return { app, confidential: false }
-  }
-  if (context.origin !== undefined) {
-    throw new EntraError('invalid_request', 9002326, `Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '${context.origin}'.`)
-  }
-  const presented = params.client_secret !== undefined || params.client_assertion !== undefined || parseBasic(context.authorization) !== undefined
-  if (grant.redirectKind === 'publicClient' && !presented) return { app, confidential: false }
-  return await authenticateClient(directory, tenant, params, context.authorization, false, context.assertions)
 }
 
 /** RFC 7636 §4.6. */

@@ -1,7 +1,6 @@
 import { authenticateClient, parseBasic } from '../client-auth'
 import { EntraError, missingParameter } from '../entra-errors'
 import { signInClaims } from '../signin/claims'
-import { consentRequiredError } from '../signin/consent'
 import { DEVICE_CODE_INTERVAL_SECONDS } from '../signin/device-codes'
 import { firstResource, tokenScopes } from '../signin/token-scopes'
 import { delegatedResponse, type Grant } from './grant'
@@ -30,7 +29,7 @@ export const deviceCodeGrant: Grant = {
       case 'expired':
         throw new EntraError('expired_token', 70019, 'Verification code expired.')
       case 'declined':
-        throw new EntraError('authorization_declined', 65004, 'The user declined the sign-in on the device code page.')
+        throw new EntraError('authorization_declined', 65004, 'The end user denied the authorization request.')
       case 'redeemed':
         throw new EntraError('invalid_grant', 54005, 'The device code was already redeemed, please start a new device code flow or use an existing refresh token.')
       case 'approved':
@@ -45,10 +44,8 @@ export const deviceCodeGrant: Grant = {
     const client = await authenticateClient(directory, tenant, params, context.authorization, false, context.assertions)
     const user = authorization.signedIn?.user
     if (user === undefined) throw new EntraError('authorization_pending', 70016, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.')
-    const { scopes, oidc } = tokenScopes(directory, tenant, params.scope ?? firstResource(authorization.scope))
-    if (scopes !== undefined && signIn.consents.missing(tenant, client.app.clientId, scopes, user.oid).length > 0) {
-      throw consentRequiredError(client.app.clientId, client.app.displayName)
-    }
+    const { scopes: asked, oidc } = tokenScopes(directory, tenant, params.scope ?? firstResource(authorization.scope), client.app)
+    const scopes = asked === undefined ? undefined : signIn.consents.permitted(tenant, client.app, asked, user.oid)
     return delegatedResponse(context, client, scopes, user, {
       oidc,
       ...(authorization.signedIn === undefined ? {} : { authTime: authorization.signedIn.authTime }),

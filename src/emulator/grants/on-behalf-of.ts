@@ -3,7 +3,6 @@ import { authenticateClient } from '../client-auth'
 import { EntraError, entraInstant } from '../entra-errors'
 import type { Keyring } from '../keyring'
 import { delegatedScopes } from '../scopes'
-import { consentRequiredError } from '../signin/consent'
 import type { SeedApplication } from '../seed-schema'
 import type { UserIdentity } from '../tokens'
 import { delegatedResponse, requestedClaims, type Grant } from './grant'
@@ -23,13 +22,13 @@ export const onBehalfOfGrant: Grant = {
     }
     const client = await authenticateClient(directory, tenant, params, context.authorization, true, context.assertions)
     const { user, issuedAt, authContexts } = await checkAssertion(context.keyring, params.assertion ?? '', client.app)
-    const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
+    const asked = delegatedScopes(directory, tenant, params.scope ?? '', client.app)
     // Revoked sessions, a requested nbf the assertion predates, MFA policies on the resource.
-    context.conditionalAccess.checkOnBehalfOf(tenant, scopes.resource, { ...user, issuedAt, amr: user.amr ?? [] }, requestedClaims(params))
+    context.conditionalAccess.checkOnBehalfOf(tenant, asked.resource, { ...user, issuedAt, amr: user.amr ?? [] }, requestedClaims(params))
     // The middle tier needs the user's (or an admin's) consent to the downstream scopes, as in Entra.
-    if (context.signIn.consents.missing(tenant, client.app.clientId, scopes, user.oid).length > 0) throw consentRequiredError(client.app.clientId, client.app.displayName)
+    const permitted = context.signIn.consents.permitted(tenant, client.app, asked, user.oid)
     // Like amr, the auth contexts the user satisfied carry through to the downstream token.
-    return delegatedResponse(context, client, scopes, user, authContexts.length === 0 ? {} : { authContexts })
+    return delegatedResponse(context, client, permitted, user, authContexts.length === 0 ? {} : { authContexts })
   }
 }
 

@@ -9,7 +9,7 @@ export const passwordGrant: Grant = {
   async issue (context) {
     const { directory, tenant, params } = context
     const client = await authenticateClient(directory, tenant, params, context.authorization, false, context.assertions)
-    const scopes = delegatedScopes(directory, tenant, params.scope ?? '')
+    const scopes = delegatedScopes(directory, tenant, params.scope ?? '', client.app)
     const user = directory.user(tenant, params.username ?? '')
     if (user === undefined) {
       throw new EntraError('invalid_grant', 50034, `The user account ${params.username ?? ''} does not exist in the ${tenant.name} directory. To sign into this application, the account must be added to the directory.`)

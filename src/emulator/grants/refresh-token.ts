@@ -1,11 +1,10 @@
-import { authenticateClient, parseBasic, type AuthenticatedClient } from '../client-auth'
+import { parseBasic } from '../client-auth'
 import { EntraError, entraInstant, missingParameter } from '../entra-errors'
 import { nbfClaims } from '../conditional-access'
 import { signInClaims } from '../signin/claims'
-import { consentRequiredError } from '../signin/consent'
-import type { RefreshGrant } from '../signin/refresh-tokens'
 import { tokenScopes } from '../signin/token-scopes'
-import { delegatedResponse, requestedClaims, type Grant, type GrantContext } from './grant'
+import { delegatedResponse, requestedClaims, type Grant } from './grant'
+import { hasNoCredentials, redeemingClient } from './redeeming-client'
 
 /**
  * Entra's multi-resource refresh token: redeemable for any resource the user consented to, by the
@@ -28,7 +27,8 @@ export const refreshTokenGrant: Grant = {
     if (clientId.toLowerCase() !== grant.clientId.toLowerCase()) {
       throw new EntraError('invalid_grant', 70000, `Provided grant is invalid or malformed: the refresh token was issued to a different client than '${clientId}'.`)
     }
-    const client = await refreshingClient(context, grant)
+    // The platform is not recorded with a refresh token: a registration without credentials is public.
+    const client = await redeemingClient(context, grant, hasNoCredentials)
     if (signIn.refreshTokens.expired(grant)) {
       const issued = entraInstant(grant.expiresAt - (grant.spa ? 24 * 3600 * 1000 : 0))
       throw grant.spa
@@ -44,10 +44,10 @@ export const refreshTokenGrant: Grant = {
         400, { claims: nbfClaims(revokedAt) })
     }
 
-    const { scopes, oidc } = tokenScopes(directory, tenant, params.scope ?? '')
+    const { scopes: requested, oidc } = tokenScopes(directory, tenant, params.scope ?? '', client.app)
+    const scopes = requested === undefined ? undefined : signIn.consents.permitted(tenant, client.app, requested, grant.user.oid)
     const amr = grant.user.amr ?? ['pwd']
     if (scopes !== undefined) {
-      if (signIn.consents.missing(tenant, client.app.clientId, scopes, grant.user.oid).length > 0) throw consentRequiredError(client.app.clientId, client.app.displayName)
       // A refresh may ask for a later nbf (CAE): that is what the new token gets, not a refusal.
       const { notBefore: _later, ...asked } = requestedClaims(params)
       conditionalAccess.checkOnBehalfOf(tenant, scopes.resource, { oid: grant.user.oid, username: grant.user.username, issuedAt: grant.issuedAt, amr }, asked)
@@ -63,24 +63,4 @@ export const refreshTokenGrant: Grant = {
       ...(grant.authTime === undefined ? {} : { authTime: grant.authTime })
     })
   }
-}
-
-/** spa tokens: cross-origin, no secret. Others: never cross-origin; a confidential client authenticates. */
-async function refreshingClient (context: GrantContext, grant: RefreshGrant): Promise<AuthenticatedClient> {
-  const { directory, tenant, params } = context
-  const app = directory.application(tenant, grant.clientId)
-  if (app === undefined) throw new EntraError('unauthorized_client', 700016, `Application with identifier '${grant.clientId}' was not found in the directory '${tenant.name}'.`)
-  if (grant.spa) {
-    if (context.origin === undefined) {
-      throw new EntraError('invalid_request', 9002327, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
-    }
-    return { app, confidential: false }
-  }
-  if (context.origin !== undefined) {
-    throw new EntraError('invalid_request', 9002326, `Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '${context.origin}'.`)
-  }
-  const presented = params.client_secret !== undefined || params.client_assertion !== undefined || parseBasic(context.authorization) !== undefined
-  const hasCredentials = (app.secrets ?? []).length > 0 || (app.certificates ?? []).length > 0 || (app.federatedCredentials ?? []).length > 0
-  if (!presented && !hasCredentials) return { app, confidential: false }
-  return await authenticateClient(directory, tenant, params, context.authorization, false, context.assertions)
 }

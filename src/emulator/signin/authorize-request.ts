@@ -111,7 +111,7 @@ export function parseAuthorizeRequest (directory: Directory, segment: string, pa
   let resources: ResourceScopes[]
   let demands: SignInClaims
   try {
-    resources = resourceScopes(directory, tenant, scope)
+    resources = resourceScopes(directory, tenant, scope, app)
     checkResourceIndicator(directory, tenant, { resource: one('resource'), scope })
     demands = signInClaims(one('claims'))
   } catch (err) {
@@ -157,7 +157,7 @@ export function parseAuthorizeRequest (directory: Directory, segment: string, pa
 }
 
 /** /authorize may name several resources (consent covers them all); OIDC-only asks for none. */
-export function resourceScopes (directory: Directory, tenant: SeedTenant, raw: string): ResourceScopes[] {
+export function resourceScopes (directory: Directory, tenant: SeedTenant, raw: string, client: SeedApplication): ResourceScopes[] {
   const groups = new Map<SeedApplication | string, string[]>()
   const oidc = raw.split(' ').filter((s) => OIDC_SCOPES.has(s.toLowerCase()))
   for (const value of raw.split(' ').filter((s) => s !== '' && !OIDC_SCOPES.has(s.toLowerCase()))) {
@@ -166,7 +166,7 @@ export function resourceScopes (directory: Directory, tenant: SeedTenant, raw: s
     const key = resource ?? value
     groups.set(key, [...(groups.get(key) ?? []), value])
   }
-  return [...groups.values()].map((values) => delegatedScopes(directory, tenant, [...oidc, ...values].join(' ')))
+  return [...groups.values()].map((values) => delegatedScopes(directory, tenant, [...oidc, ...values].join(' '), client))
 }
 
 function duplicate (name: string): EntraError {

@@ -16,6 +16,8 @@ export interface ConsentControls {
   grant: (tenantId: string, consent: ConsentGrant) => string
   /** Withdraws a recorded grant (the consent page's too); false when no grant has this id. */
   revoke: (id: string) => boolean
+  /** Withdraws every grant, the seed's included. */
+  clear: () => void
 }
 
 /** The handle groups of interactive sign-in, in the grouped style of EmulatorControls. */
@@ -40,10 +42,16 @@ export function createSignInControls (directory: Directory, signIn: SignInState)
       grant: (tenantId, consent) => {
         const tenant = directory.tenant(tenantId)
         if (tenant === undefined) throw new ControlError('not_found', `no tenant '${tenantId}' in this emulator`)
-        if (directory.resource(tenant, consent.resource) === undefined) throw new ControlError('not_found', `no application '${consent.resource}' in tenant '${tenantId}'`)
+        if (directory.application(tenant, consent.clientId) === undefined) throw new ControlError('not_found', `no application '${consent.clientId}' in tenant '${tenantId}'`)
+        const resource = directory.resource(tenant, consent.resource)
+        if (resource === undefined) throw new ControlError('not_found', `no application '${consent.resource}' in tenant '${tenantId}'`)
+        const exposed = directory.exposedScopes(resource).map((s) => s.toLowerCase())
+        const unknown = consent.scopes.filter((s) => !exposed.includes(s.toLowerCase()))
+        if (unknown.length > 0) throw new ControlError('invalid_request', `${resource.displayName} exposes no scope ${unknown.map((s) => `'${s}'`).join(', ')}`)
         return signIn.consents.add(tenant, consent)
       },
-      revoke: (id) => signIn.consents.remove(id)
+      revoke: (id) => signIn.consents.remove(id),
+      clear: () => { signIn.consents.clear() }
     }
   }
 }

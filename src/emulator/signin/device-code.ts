@@ -35,12 +35,13 @@ export function registerDeviceCode (app: FastifyInstance, deps: DeviceCodeDepend
     const named = multi ? undefined : deps.directory.tenant(segment)
     if (!multi && named === undefined) throw tenantNotFound(segment)
     const tenant: SeedTenant | undefined = named ?? deps.directory.tenants.find((t) => deps.directory.application(t, clientId) !== undefined)
-    if (tenant === undefined || deps.directory.application(tenant, clientId) === undefined) {
+    const app = tenant === undefined ? undefined : deps.directory.application(tenant, clientId)
+    if (tenant === undefined || app === undefined) {
       throw new EntraError('unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${named?.name ?? segment}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)
     }
     const scope = params.scope ?? ''
     if (scope.trim() === '') throw missingParameter('scope')
-    resourceScopes(deps.directory, tenant, scope)
+    resourceScopes(deps.directory, tenant, scope, app)
     signInClaims(params.claims)
     const authorization = signIn.deviceCodes.issue({ tenantId: tenant.id, clientId, scope, ...(params.claims === undefined ? {} : { claims: params.claims }) })
     const verificationUri = `${deps.url()}${DEVICE_PAGE_PATH}`
@@ -81,7 +82,7 @@ function devicePurpose (deps: DeviceCodeDependencies, authorization: DeviceAutho
     segment: tenant.id,
     tenant,
     app,
-    resources: resourceScopes(deps.directory, tenant, authorization.scope),
+    resources: resourceScopes(deps.directory, tenant, authorization.scope, app),
     demands: signInClaims(authorization.claims),
     cancellable: true,
     complete: (signedIn) => {

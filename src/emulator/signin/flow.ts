@@ -7,7 +7,7 @@ import type { SeedApplication, SeedTenant, SeedUser } from '../seed-schema'
 import type { Accounts } from './accounts'
 import type { SignInClaims } from './claims'
 import type { Clock } from './codes'
-import type { ConsentModel } from './consent'
+import type { ConsentModel, ConsentRequest } from './consent'
 import * as pages from './pages'
 import type { Session, Sessions } from './session-cookie'
 
@@ -42,7 +42,7 @@ export interface Purpose {
   cancel: (error: EntraError) => Reply
 }
 
-export type Step = 'account' | 'password' | 'second_factor' | 'no_second_factor' | 'stay_signed_in' | 'consent' | 'done'
+export type Step = 'account' | 'password' | 'second_factor' | 'no_second_factor' | 'stay_signed_in' | 'consent' | 'admin_approval' | 'done'
 
 interface Interaction {
   id: string
@@ -141,7 +141,11 @@ export class SignInFlow {
       return user.mfaCode === undefined ? 'no_second_factor' : 'second_factor'
     }
     if (interaction.fresh && !interaction.staySignedInAnswered) return 'stay_signed_in'
-    if (!interaction.consentAnswered && (purpose.prompt === 'consent' || this.unconsented(interaction, user).length > 0)) return 'consent'
+    if (interaction.consentAnswered) return 'done'
+    const requests = this.consentRequests(interaction, user)
+    // Users cannot consent to Admin scopes: Entra shows "Need admin approval" instead of the consent page.
+    if (this.deps.consents.adminOnly(requests).length > 0) return 'admin_approval'
+    if (purpose.prompt === 'consent' || requests.some((r) => r.missing.length > 0)) return 'consent'
     return 'done'
   }
 
@@ -150,7 +154,7 @@ export class SignInFlow {
     const { purpose } = interaction
     switch (step) {
       case 'account': {
-        if (purpose.cancellable && form.cancel !== undefined) return new EntraError('authorization_declined', 65004, 'The user declined the sign-in request on the device code page.')
+        if (purpose.cancellable && form.cancel !== undefined) return new EntraError('authorization_declined', 65004, 'The end user denied the authorization request.')
         const username = (form.loginfmt ?? '').trim()
         const user = this.deps.directory.user(purpose.tenant, username)
         if (user === undefined) {
@@ -198,15 +202,16 @@ export class SignInFlow {
       case 'consent': {
         if (form.consent !== 'Accept') return new EntraError('access_denied', 65004, 'User declined to consent to access the app.')
         const user = interaction.user as SeedUser
-        for (const scopes of purpose.resources) {
-          const missing = this.deps.consents.missing(purpose.tenant, purpose.app.clientId, scopes, user.objectId)
+        for (const { client, scopes, missing } of this.consentRequests(interaction, user)) {
           if (missing.length > 0) {
-            this.deps.consents.add(purpose.tenant, { clientId: purpose.app.clientId, resource: scopes.resource.clientId, scopes: missing, userObjectId: user.objectId })
+            this.deps.consents.add(purpose.tenant, { clientId: client.clientId, resource: scopes.resource.clientId, scopes: missing, userObjectId: user.objectId })
           }
         }
         interaction.consentAnswered = true
         return undefined
       }
+      case 'admin_approval':
+        return adminApprovalRequired(purpose)
       case 'no_second_factor':
         return new EntraError('interaction_required', 50079, 'Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication: this user has no mfaCode in the emulator seed.')
       case 'done':
@@ -227,8 +232,14 @@ export class SignInFlow {
         return page(pages.secondFactorPage(step, error))
       case 'stay_signed_in':
         return page(pages.staySignedInPage(step))
-      case 'consent':
-        return page(pages.consentPage(step, purpose.resources.flatMap((r) => r.granted.filter((s) => !s.endsWith('/.default')))))
+      case 'consent': {
+        // The client's own scopes all, the middle tiers' (combined consent) where still missing.
+        const listed = this.consentRequests(interaction, interaction.user as SeedUser)
+          .flatMap((r) => (r.client === purpose.app ? r.scopes.names : r.missing).map((name) => `${r.scopes.identifier}/${name}`))
+        return page(pages.consentPage(step, listed))
+      }
+      case 'admin_approval':
+        return page(pages.adminApprovalPage(step, this.deps.consents.adminOnly(this.consentRequests(interaction, interaction.user as SeedUser)), adminApprovalRequired(purpose)))
       case 'no_second_factor': {
         this.interactions.delete(interaction.id)
         return purpose.cancel(this.apply(interaction, 'no_second_factor', {}) as EntraError)
@@ -255,9 +266,9 @@ export class SignInFlow {
     return purpose.resources.some((r) => this.deps.conditionalAccess.mfaRequired(purpose.tenant, r.resource, { oid: user.objectId, username: user.username }))
   }
 
-  private unconsented (interaction: Interaction, user: SeedUser): string[] {
+  private consentRequests (interaction: Interaction, user: SeedUser): ConsentRequest[] {
     const { purpose } = interaction
-    return purpose.resources.flatMap((r) => this.deps.consents.missing(purpose.tenant, purpose.app.clientId, r, user.objectId))
+    return this.deps.consents.requests(purpose.tenant, purpose.app, purpose.resources, user.objectId)
   }
 
   private sessionUsername (interaction: Interaction): string {
@@ -277,8 +288,14 @@ function silentFailure (step: Step, purpose: Purpose): EntraError {
     case 'no_second_factor':
       return new EntraError('interaction_required', 50076, `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${purpose.resources[0]?.resource.clientId ?? purpose.app.clientId}'.`)
     case 'consent':
+    case 'admin_approval':
     case 'stay_signed_in':
     case 'done':
       return new EntraError('consent_required', 65001, `The user or administrator has not consented to use the application with ID '${purpose.app.clientId}' named '${purpose.app.displayName}'. Send an interactive authorization request for this user and resource.`)
   }
+}
+
+/** The "Need admin approval" page's wording, and the error its "return to the application" sends back. */
+function adminApprovalRequired (purpose: Purpose): EntraError {
+  return new EntraError('access_denied', 90094, `An administrator of ${purpose.tenant.name} has set a policy that prevents you from granting ${purpose.app.displayName} the permissions it is requesting. Contact an administrator of ${purpose.tenant.name}, who can grant permissions to this app on your behalf.`)
 }

@@ -69,6 +69,13 @@ export function consentPage (step: StepPage, scopes: string[]): Page {
       '<div class="buttons"><input type="submit" id="idBtn_Back" name="consent" value="Cancel" class="secondary"><input type="submit" id="idSIButton9" name="consent" value="Accept"></div>'))
 }
 
+/** Scopes only an admin may grant: no accept button, only the way back (Entra's "Need admin approval"). */
+export function adminApprovalPage (step: StepPage, scopes: string[], error: EntraError): Page {
+  return layout('Need admin approval', `<h1>Need admin approval</h1><p>${escapeHtml(step.appName)} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.</p>` +
+    `<ul>${scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul><p class="code" id="errorMessage">AADSTS${error.code}: ${escapeHtml(error.description)}</p>` + form(step.action, step.ctx,
+      '<div class="buttons"><input type="submit" id="idBtn_Back" name="back" value="Return to the application without granting consent" class="secondary"></div>'))
+}
+
 export function deviceCodePage (action: string, error?: string): Page {
   return layout('Enter code', `<h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>${errorLine(error)}` +
     `<form method="post" action="${escapeHtml(action)}" autocomplete="off"><input type="text" name="otc" id="otc" placeholder="Code" aria-label="Code">` +

@@ -1,6 +1,6 @@
 import type { Directory } from '../directory'
 import { delegatedScopes, type ResourceScopes } from '../scopes'
-import type { SeedTenant } from '../seed-schema'
+import type { SeedApplication, SeedTenant } from '../seed-schema'
 
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email'])
 
@@ -11,11 +11,11 @@ export interface TokenScopes {
 }
 
 /** The token endpoint's scopes for the sign-in grants: one resource, or none at all. */
-export function tokenScopes (directory: Directory, tenant: SeedTenant, raw: string): TokenScopes {
+export function tokenScopes (directory: Directory, tenant: SeedTenant, raw: string, client: SeedApplication): TokenScopes {
   const values = raw.split(' ').filter((s) => s !== '')
   const oidc = new Set(values.map((s) => s.toLowerCase()).filter((s) => OIDC_SCOPES.has(s)))
   if (values.every((s) => OIDC_SCOPES.has(s.toLowerCase()))) return { scopes: undefined, oidc }
-  return { scopes: delegatedScopes(directory, tenant, raw), oidc }
+  return { scopes: delegatedScopes(directory, tenant, raw, client), oidc }
 }
 
 /** A code or device authorization may name several resources; redeemed without `scope`, the first one counts. */
