@@ -1,11 +1,19 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster'
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildGateway, LOG_REDACTIONS } from './app'
 import { credentialFileProblems } from './config/credential-files'
-import { ConfigError, loadConfigFile } from './config/load'
+import { ConfigError, configFromText, loadConfigFile, readConfigFile } from './config/load'
+import type { GatewayConfig } from './config/types'
+import { listenOrExplain, StartError } from './server/listen'
+import { runPrimary } from './server/primary'
+import { runWorker } from './server/worker'
+import { WORKER_SLOT_ENV } from './server/worker-messages'
 
 // The emulator and the dev stack are imported only by their own commands: the production gateway
 // never loads them (nor @peculiar/x509, tsyringe and reflect-metadata, which patches Reflect).
@@ -57,19 +65,15 @@ function checkConfig (args: string[]): void {
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function runGateway (file: string): Promise<void> {
-  const config = loadConfigFile(file)
-  const app = await buildGateway(config, { logger: LOGGER })
-  const { host, port, adminPort } = config.server
-  try {
-    await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
-    // A gateway without its health endpoints would look dead to its orchestrator: stop instead.
-    if (app.adminApp !== null && adminPort !== undefined) {
-      await listenOrExplain(() => app.adminApp!.listen({ host, port: adminPort }), `${host}:${adminPort} (server.adminPort)`)
-    }
-  } catch (err) {
-    await app.close()
-    throw err
+  if (cluster.isWorker) {
+    return await runWorker({ start: (config) => startGateway(config, { admin: false }), explain, graceMs: SHUTDOWN_GRACE_MS })
   }
+  const configText = readConfigFile(file)
+  const config = configFromText(configText, file)
+  if (config.server.workers > 1) {
+    return await runPrimary({ config, configText, source: file, logger: LOGGER, graceMs: SHUTDOWN_GRACE_MS })
+  }
+  const app = await startGateway(config, { admin: true })
   // Installed once listening: close-with-grace exits 0 on 'beforeExit', which would hide a failed start.
   // Stop accepting, let in-flight requests finish, then close Redis and the connection pools.
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
@@ -77,6 +81,25 @@ async function runGateway (file: string): Promise<void> {
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await app.close()
   })
+}
+
+/** The gateway listening on server.port, and on server.adminPort when `admin` (a worker leaves that to the primary). */
+async function startGateway (config: GatewayConfig, { admin }: { admin: boolean }): Promise<FastifyInstance> {
+  const slot = process.env[WORKER_SLOT_ENV]
+  const logger = cluster.isWorker && slot !== undefined ? { ...LOGGER, base: { pid: process.pid, hostname: hostname(), worker: Number(slot) } } : LOGGER
+  const app = await buildGateway(config, { logger })
+  const { host, port, adminPort } = config.server
+  try {
+    await listenOrExplain(() => app.listen({ host, port }), `${host}:${port}`)
+    // A gateway without its health endpoints would look dead to its orchestrator: stop instead.
+    if (admin && app.adminApp !== null && adminPort !== undefined) {
+      await listenOrExplain(() => app.adminApp!.listen({ host, port: adminPort }), `${host}:${adminPort} (server.adminPort)`)
+    }
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  return app
 }
 
 async function runDevStack (): Promise<void> {
@@ -115,24 +138,6 @@ async function runSampleApi (args: string[]): Promise<void> {
   console.log(`sample API listening on ${url}, accepting tokens for ${DEV_IDS.sampleApi.identifierUri}`)
 }
 
-const LISTEN_FAILURES: Record<string, string> = {
-  EADDRINUSE: 'the address is in use',
-  EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
-  ENOTFOUND: 'the host name does not resolve'
-}
-
-async function listenOrExplain<T> (start: () => Promise<T>, where: string): Promise<T> {
-  try {
-    return await start()
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const reason = code === undefined ? undefined : LISTEN_FAILURES[code]
-    if (reason !== undefined) throw new UsageError(`cannot listen on ${where}: ${reason}`)
-    throw err
-  }
-}
-
 function isHelp (args: string[]): boolean {
   return args.includes('--help') || args.includes('-h')
 }
@@ -153,7 +158,7 @@ class UsageError extends Error {}
 
 /** Expected failures print one line (or the config's list of issues) and exit 1; never a stack trace. */
 export function explain (err: unknown): string {
-  if (err instanceof ConfigError || err instanceof UsageError) return err.message
+  if (err instanceof ConfigError || err instanceof UsageError || err instanceof StartError) return err.message
   const code = (err as { code?: string }).code
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     return `${(err as Error).message}\n${USAGE}`

@@ -8,6 +8,7 @@ export const DEFAULTS = {
     host: '0.0.0.0',
     port: 8080,
     trustProxy: false,
+    workers: 1,
     // Node's own limits, which Fastify turns off (requestTimeout 0); keep-alive above the 60 s idle
     // timeout of common load balancers, so they never reuse a connection the gateway is closing.
     timeouts: { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 72_000 },

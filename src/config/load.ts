@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { extname, resolve, dirname } from 'node:path'
 import { Value, type ValueError } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
@@ -24,13 +25,21 @@ const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g
 type Env = Record<string, string | undefined>
 
 export function loadConfigFile (file: string, env: Env = process.env): GatewayConfig {
-  const path = resolve(file)
-  let text: string
+  return configFromText(readConfigFile(file), file, env)
+}
+
+/** The file's text as it stands now: worker processes get this text, so a file edited later cannot split them. */
+export function readConfigFile (file: string): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileSync(resolve(file), 'utf8')
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`])
   }
+}
+
+/** A config file's text, parsed as the file `file` (its extension, and the directory relative paths start from). */
+export function configFromText (text: string, file: string, env: Env = process.env): GatewayConfig {
+  const path = resolve(file)
   let raw: unknown
   try {
     raw = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
@@ -126,6 +135,10 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     issues.push(`server.timeouts.headersMs: ${serverTimeouts.headersMs} is longer than requestMs (${serverTimeouts.requestMs}), which includes the headers`)
   }
 
+  if (raw.server?.workers !== undefined && raw.server.workers !== 1 && raw.server.adminPort === undefined) {
+    issues.push('server.adminPort: required when server.workers is not 1 (the primary process serves /healthz, /readyz and /metrics for all workers there)')
+  }
+
   if (issues.length > 0 || credential === undefined) return undefined
   const server = raw.server ?? {}
   const tokenCache = raw.tokenCache ?? {}
@@ -135,6 +148,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
       port: server.port ?? DEFAULTS.server.port,
       ...(server.adminPort !== undefined ? { adminPort: server.adminPort } : {}),
       trustProxy: server.trustProxy ?? DEFAULTS.server.trustProxy,
+      workers: server.workers === 'auto' ? availableParallelism() : server.workers ?? DEFAULTS.server.workers,
       timeouts: serverTimeouts,
       overload: { ...DEFAULTS.server.overload, ...server.overload },
       ...(server.rateLimit !== undefined ? { rateLimit: { ...server.rateLimit } } : {}),

@@ -61,6 +61,7 @@ export const ConfigSchema = Type.Object({
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     adminPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'a port for /healthz, /readyz and /metrics' })),
     trustProxy: Type.Optional(Type.Boolean()),
+    workers: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], { description: "'auto' (one per available core) or a whole number of worker processes from 1 to 256" })),
     timeouts: Type.Optional(Type.Object({
       headersMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, description: 'time for a client to send its request headers' })),
       requestMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, description: 'time for a client to send its whole request, body included' })),

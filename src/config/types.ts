@@ -99,6 +99,8 @@ export interface GatewayConfig {
     adminPort?: number
     /** Honour X-Forwarded-* from a load balancer in front (client IP, protocol). */
     trustProxy: boolean
+    /** Worker processes sharing the port (node:cluster); `auto` is resolved to the available parallelism. */
+    workers: number
     timeouts: ServerTimeouts
     overload: OverloadConfig
     rateLimit?: RateLimitConfig
