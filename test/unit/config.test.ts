@@ -41,7 +41,7 @@ routes:
     user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
 `)
   const config = loadConfigFile(file, { GW_SECRET: 'from-env' })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: false, timeouts: { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 72_000 }, overload: { maxEventLoopDelayMs: 1000, maxHeapUsedBytes: 0, maxRssBytes: 0, retryAfterSeconds: 10 } })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, trustProxy: false, workers: 1, timeouts: { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 72_000 }, overload: { maxEventLoopDelayMs: 1000, maxHeapUsedBytes: 0, maxRssBytes: 0, retryAfterSeconds: 10 } })
   t.equal(config.identity.instance, 'https://login.microsoftonline.com')
   t.same(config.identity.audiences, [`api://${CLIENT}`, CLIENT])
   t.same(config.identity.allowedTenants, [TENANT])
