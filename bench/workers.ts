@@ -146,6 +146,11 @@ async function main (): Promise<void> {
       stops.push(gateway.stop)
       gateways.push(gateway)
       await check(gateway.url, PAYLOADS[0]!, token)
+      // A connection each, so that every worker (handed connections in turn) fills its own L1 now.
+      for (let i = 0; i < 4 * workers; i++) {
+        const res = await request(`${gateway.url}${PAYLOADS[0]!.path}`, { reset: true, headers: { authorization: `Bearer ${token}` } })
+        await res.body.dump()
+      }
     }
     const oboCalls = (): number => emulator.records.tokenRequests().filter((r) => r.grantType.includes('jwt-bearer')).length
 
