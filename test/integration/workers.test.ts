@@ -13,6 +13,7 @@ import { DEV_IDS } from '../../src/emulator'
 import { freePort } from '../../src/net/free-port'
 import { needRedis, REDIS_URL } from '../helpers/redis'
 import { startTestbed } from '../helpers/testbed'
+import { tsxChildEnv } from '../helpers/tsx-child'
 
 // The gateway with `server.workers: 2`, started as a user would (the CLI under tsx, a child
 // process with its own workers), against the emulator, a real upstream and real Redis.
@@ -35,7 +36,7 @@ interface RunningCli {
 }
 
 function startCli (t: Test, configFile: string): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--config', configFile], { env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--config', configFile], { env: tsxChildEnv({ LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'pipe'] })
   const logs: LogLine[] = []
   const waiters: Array<() => void> = []
   let buffered = ''
@@ -221,7 +222,7 @@ t.test('two workers on one port: both serve, share the token through Redis, surv
 })
 
 function run (args: string[]): { status: number | null, stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'error' }, timeout: START_MS })
+  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: tsxChildEnv({ LOG_LEVEL: 'error' }), timeout: START_MS })
   return { status: res.status, stderr: res.stderr }
 }
 
