@@ -10,7 +10,8 @@
  * upstream (its own process) run on the same two cores. So the ratio counts the load generator: it
  * takes CPU the workers would otherwise get. The CPU each party used over the window is read from
  * /proc and printed beside the throughput. Each gateway is the real CLI from dist/ (`npm start`'s
- * JavaScript) with a config file; LOG_LEVEL=warn, so no line per request. Both gateways run for the
+ * JavaScript) with a config file; LOG_LEVEL=warn, so no line per request, and no overload shedding
+ * (a machine this busy lags past its 1 s default at start). Both gateways run for the
  * whole bench; one is loaded at a time, alternating within each round.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -36,7 +37,7 @@ const START_TIMEOUT_MS = 60_000
 
 interface Gateway { workers: number, url: string, proc: ChildProcess, stop: () => Promise<void> }
 
-interface Window { rps: number, p99: number, gatewayCores: number, loadCores: number, upstreamCores: number, oboCalls: number }
+interface Window { rps: number, p99: number, gatewayCores: number, primaryCores: number, loadCores: number, upstreamCores: number, oboCalls: number }
 
 function options (): { rounds: number, seconds: number, warmup: number } {
   const { values } = parseArgs({
@@ -75,7 +76,7 @@ function familyCpu (pids: number[]): number {
 async function startGateway (dir: string, workers: number, config: Record<string, unknown>): Promise<Gateway> {
   const [port, adminPort] = [await freePort(), await freePort()]
   const file = join(dir, `workers-${workers}.json`)
-  writeFileSync(file, JSON.stringify({ ...config, server: { host: HOST, port, adminPort, workers } }))
+  writeFileSync(file, JSON.stringify({ ...config, server: { host: HOST, port, adminPort, workers, overload: { maxEventLoopDelayMs: 0 } } }))
   const proc = spawn(process.execPath, ['--enable-source-maps', CLI, '--config', file], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] })
   const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
   const deadline = Date.now() + START_TIMEOUT_MS
@@ -103,7 +104,7 @@ async function measure (gateway: Gateway, upstream: Server, token: string, warmu
   if (warmup > 0) await load(gateway.url, small, token, warmup)
   const pids = family(gateway.proc.pid!)
   if (pids.length < 1 + (gateway.workers > 1 ? gateway.workers : 0)) throw new Error(`expected ${gateway.workers} workers, found processes ${pids.join(', ')}`)
-  const before = { gateway: familyCpu(pids), upstream: cpuSeconds(upstream.pid), self: process.cpuUsage(), obo: oboCalls() }
+  const before = { gateway: familyCpu(pids), primary: cpuSeconds(gateway.proc.pid!), upstream: cpuSeconds(upstream.pid), self: process.cpuUsage(), obo: oboCalls() }
   const wallBefore = process.hrtime.bigint()
   const result = await load(gateway.url, small, token, seconds)
   const wall = Number(process.hrtime.bigint() - wallBefore) / 1e9
@@ -115,15 +116,21 @@ async function measure (gateway: Gateway, upstream: Server, token: string, warmu
     rps: result.requests.total / result.duration,
     p99: result.latency.p99,
     gatewayCores: (familyCpu(pids) - before.gateway) / wall,
+    primaryCores: (cpuSeconds(gateway.proc.pid!) - before.primary) / wall,
     upstreamCores: (cpuSeconds(upstream.pid) - before.upstream) / wall,
     loadCores: (self.user + self.system) / 1e6 / wall,
     oboCalls: oboCalls() - before.obo
   }
 }
 
+/** The gateway's CPU time per request (all its processes): the figure a busy machine distorts least. */
+function cpuUs (w: Window): string {
+  return (w.gatewayCores / w.rps * 1e6).toFixed(0)
+}
+
 function line (round: number, workers: number, w: Window): string {
   return `round ${round}  ${workers} worker${workers === 1 ? ' ' : 's'}  ${Math.round(w.rps).toString().padStart(6)} req/s  p99 ${w.p99} ms  ` +
-    `CPU: gateway ${w.gatewayCores.toFixed(2)}, load generator ${w.loadCores.toFixed(2)}, upstream ${w.upstreamCores.toFixed(2)} cores`
+    `CPU: gateway ${w.gatewayCores.toFixed(2)} (${cpuUs(w)} µs/req${workers > 1 ? `, primary ${w.primaryCores.toFixed(2)}` : ''}), load generator ${w.loadCores.toFixed(2)}, upstream ${w.upstreamCores.toFixed(2)} cores`
 }
 
 async function main (): Promise<void> {
@@ -171,10 +178,10 @@ async function main (): Promise<void> {
     const med = (list: Window[], pick: (w: Window) => number): string => median(list.map(pick)).toFixed(2)
     console.log(`Node ${process.version}, ${process.platform}/${process.arch}, autocannon ${(require('autocannon/package.json') as { version: string }).version}, ` +
       `${CONNECTIONS} connections, small JSON, ${opts.rounds} round(s) of ${opts.warmup} s warm-up + ${opts.seconds} s per case, nothing pinned; ${Math.round((Date.now() - started) / 1000)} s in all\n`)
-    console.log('| workers | req/s (median) | p99 (median) | gateway CPU, cores | load generator CPU, cores | upstream CPU, cores |')
-    console.log('|---:|---:|---:|---:|---:|---:|')
+    console.log('| workers | req/s (median) | p99 (median) | gateway CPU, cores (primary) | gateway CPU per request | load generator CPU, cores | upstream CPU, cores |')
+    console.log('|---:|---:|---:|---:|---:|---:|---:|')
     for (const [workers, list] of windows) {
-      console.log(`| ${workers} | ${Math.round(median(list.map((w) => w.rps))).toLocaleString('en-US')} | ${median(list.map((w) => w.p99))} ms | ${med(list, (w) => w.gatewayCores)} | ${med(list, (w) => w.loadCores)} | ${med(list, (w) => w.upstreamCores)} |`)
+      console.log(`| ${workers} | ${Math.round(median(list.map((w) => w.rps))).toLocaleString('en-US')} | ${median(list.map((w) => w.p99))} ms | ${med(list, (w) => w.gatewayCores)}${workers > 1 ? ` (${med(list, (w) => w.primaryCores)})` : ''} | ${median(list.map((w) => w.gatewayCores / w.rps * 1e6)).toFixed(0)} µs | ${med(list, (w) => w.loadCores)} | ${med(list, (w) => w.upstreamCores)} |`)
     }
     console.log(`\n2 workers ÷ 1 worker, req/s round by round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}; ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`)
     console.log(`Downstream token requests (OBO) in the measured windows: ${[...one, ...two].reduce((n, w) => n + w.oboCalls, 0)} (0 = every request was a token cache hit; each worker has its own L1 and no Redis here)`)

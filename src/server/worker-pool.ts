@@ -73,7 +73,7 @@ export class WorkerPool {
 
   /** Asks every serving worker; a worker that has not answered within `timeoutMs` has no answer. */
   async ask<Q extends Question> (question: Q, timeoutMs: number): Promise<Array<{ worker: number, answer?: Answer<Q> }>> {
-    return await Promise.all(this.slots.filter((s) => s.serving && s.worker !== undefined).map(async (slot) => {
+    return await Promise.all(this.slots.filter((s) => s.serving && s.worker?.isConnected() === true).map(async (slot) => {
       const id = this.nextQuestion++
       const answer = await new Promise<Answer<Q> | undefined>((resolve) => {
         const timer = setTimeout(() => { this.pending.delete(id); resolve(undefined) }, timeoutMs)
@@ -121,6 +121,9 @@ export class WorkerPool {
     Object.assign(slot, { worker, serving: false, startedAt: Date.now(), failure: undefined })
     worker.on('message', (message: unknown) => { this.onMessage(slot, worker, message) })
     worker.once('exit', (code, signal) => { this.onExit(slot, worker, code, signal) })
+    // A message sent as the channel closes (the worker dying) fails with an 'error' event, which
+    // unhandled would end the primary; the exit that follows is what counts.
+    worker.on('error', (err) => { this.options.log.warn({ worker: slot.n, err }, 'message to a worker failed') })
   }
 
   private onMessage (slot: Slot, worker: Worker, message: unknown): void {
