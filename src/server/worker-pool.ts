@@ -86,7 +86,7 @@ export class WorkerPool {
 
   /**
    * Workers that serve finish their in-flight requests and exit; the others are stopped at once.
-   * True when every worker exited with 0 within the grace period (killed past it otherwise).
+   * True when every serving worker exited with 0 within the grace period (killed past it otherwise).
    */
   async stop (graceMs: number): Promise<boolean> {
     this.stopping = true
@@ -95,15 +95,17 @@ export class WorkerPool {
       clearTimeout(slot.restartTimer)
       if (slot.worker !== undefined) live.push({ slot, worker: slot.worker })
     }
-    const exits = live.map(({ worker }) => new Promise<number | null>((resolve) => {
-      if (worker.isDead()) resolve(worker.process.exitCode)
-      else worker.once('exit', (code) => { resolve(code) })
-    }))
-    for (const { slot, worker } of live) {
-      // A worker still starting has installed no message handler yet, and serves nothing.
-      if (slot.serving && worker.isConnected()) worker.send({ type: 'obo-gateway:shutdown' })
+    const exits = live.map(({ slot, worker }) => {
+      // A worker still starting has installed no message handler yet, and serves nothing: any end will do.
+      const asked = slot.serving && worker.isConnected()
+      const exited = new Promise<boolean>((resolve) => {
+        if (worker.isDead()) resolve(!asked || worker.process.exitCode === 0)
+        else worker.once('exit', (code) => { resolve(!asked || code === 0) })
+      })
+      if (asked) worker.send({ type: 'obo-gateway:shutdown' })
       else worker.process.kill('SIGTERM')
-    }
+      return exited
+    })
     const killer = setTimeout(() => {
       for (const { slot, worker } of live) {
         if (worker.isDead()) continue
@@ -111,9 +113,9 @@ export class WorkerPool {
         worker.process.kill('SIGKILL')
       }
     }, graceMs + KILL_MARGIN_MS)
-    const codes = await Promise.all(exits)
+    const clean = await Promise.all(exits)
     clearTimeout(killer)
-    return codes.every((code) => code === 0)
+    return clean.every(Boolean)
   }
 
   private fork (slot: Slot): void {
