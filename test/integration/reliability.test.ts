@@ -238,19 +238,20 @@ type JwksMode = 'ok' | 'fail' | 'hang'
  * The emulator behind a TLS front (same CA) whose JWKS endpoint can be made to fail or hang, as
  * Entra's did during the probe; everything else is passed through.
  */
-async function jwksFront (t: Test, emulator: RunningEmulator, agent: Dispatcher): Promise<{ url: string, mode: { value: JwksMode }, hung: Array<{ closed: boolean }> }> {
+async function jwksFront (t: Test, emulator: RunningEmulator, agent: Dispatcher): Promise<{ url: string, mode: { value: JwksMode }, hung: Array<{ heldMs?: number }> }> {
   const tls = await prepareTls(dirname(emulator.caFile), ['127.0.0.1'])
   const mode = { value: 'ok' as JwksMode }
-  const hung: Array<{ closed: boolean }> = []
+  const hung: Array<{ heldMs?: number }> = []
   const server = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     if (req.url?.endsWith('/discovery/v2.0/keys') === true && mode.value !== 'ok') {
       if (mode.value === 'fail') {
         res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error"}')
         return
       }
-      const entry = { closed: false }
+      const entry: { heldMs?: number } = {}
+      const since = performance.now()
       hung.push(entry)
-      res.on('close', () => { entry.closed = true })
+      res.on('close', () => { entry.heldMs = performance.now() - since })
       return
     }
     const chunks: Buffer[] = []
@@ -277,9 +278,13 @@ t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-
   const { emulator, kit, recorder } = bed
   const front = await jwksFront(t, emulator, kit.agent)
   const cooldownSeconds = 1
+  // Far below the fixed timeouts key fetches used to have (10 s to the first byte), so a fetch
+  // that ignores identity.timeoutMs shows as a request stalled for seconds beyond it.
+  const timeoutMs = 1000
+  const slackMs = 2000
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
-    identity: { ...devGatewayIdentity(emulator), instance: front.url, timeoutMs: 3000, keyRefreshCooldownSeconds: cooldownSeconds },
+    identity: { ...devGatewayIdentity(emulator), instance: front.url, timeoutMs, keyRefreshCooldownSeconds: cooldownSeconds },
     routes: [{ prefix: '/api', upstream: recorder.url, user }]
   }, { source: 'test' })
   const gateway = await buildGateway(config)
@@ -303,14 +308,19 @@ t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-
   for (const mode of ['fail', 'hang'] as const) {
     front.mode.value = mode
     await settle()
+    const started = performance.now()
     const answer = await get('/whoami', rotated)
+    const elapsedMs = performance.now() - started
     t.equal(answer.status, 503, `JWKS ${mode}: a token of the new key is 503, not 401`)
+    t.ok(elapsedMs < timeoutMs + slackMs, `JWKS ${mode}: answered in ${Math.round(elapsedMs)} ms, within identity.timeoutMs (${timeoutMs} ms) and ${slackMs} ms of slack`)
     errorBody(answer, 'identity_unavailable', t)
     t.equal(answer.headers['retry-after'], String(cooldownSeconds), 'with Retry-After')
     const ready = await get('/readyz')
     t.match(ready.body, { status: 'degraded', checks: { identity: { status: 'degraded', detail: /could not be refreshed/ } } }, `JWKS ${mode}: /readyz says the keys are stale: ${JSON.stringify(ready.body)}`)
   }
-  t.ok(front.hung.length >= 1 && front.hung.every((h) => h.closed), 'the hanging key fetch was given up by the gateway (identity.timeoutMs), not left open')
+  const held = front.hung.map((h) => h.heldMs === undefined ? 'open' : Math.round(h.heldMs))
+  t.ok(front.hung.length >= 1 && front.hung.every((h) => h.heldMs !== undefined && h.heldMs < timeoutMs + slackMs),
+    `the hanging key fetch was given up by the gateway after identity.timeoutMs, not left open (held ${held.join(', ')} ms)`)
   const known = await get('/whoami', before)
   t.equal(known.status, 200, `tokens of known keys still pass meanwhile: ${JSON.stringify(known.body)}`)
 
