@@ -17,6 +17,8 @@ declare module 'fastify' {
  * correlation id, and answers unknown paths with JSON. Expects Fastify's `genReqId` to be
  * `correlationId` so that request.id is the id the client sees.
  */
+const UPSTREAM_BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'content-disposition', 'content-language', 'etag', 'last-modified']
+
 const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx) => {
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('client-request-id', request.id)
@@ -32,6 +34,9 @@ const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx
     // Client errors are in the request's own log line (plugins/observability); failures get their own.
     if (res.status >= 500) request.log.error({ err, code: (err as { code?: string }).code }, res.body.error_description)
     else request.log.debug({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)
+    // An upstream answer that broke off before anything was sent left its headers on the reply;
+    // they describe its body, not this one.
+    for (const name of UPSTREAM_BODY_HEADERS) reply.removeHeader(name)
     return await reply.code(res.status).headers(res.headers).send(res.body)
   })
 }

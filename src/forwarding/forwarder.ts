@@ -60,6 +60,7 @@ export class Forwarder {
       this.pool.dispatch(options, new UpstreamAnswer({
         resolve,
         reject: (err) => { reject(upstreamError(err, this.route.prefix)) },
+        broken: (err) => upstreamError(err, this.route.prefix),
         onHeaders: observe === undefined ? undefined : (outcome) => { observe(outcome, (performance.now() - started) / 1000) }
       }, req.signal, req.method === 'HEAD'))
     })

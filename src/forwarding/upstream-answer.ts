@@ -24,6 +24,11 @@ export interface AnswerCallbacks {
   reject: (err: Error) => void
   /** When the status line arrived, or the request failed without one: for the upstream latency metric. */
   onHeaders?: ((outcome: number | 'error') => void) | undefined
+  /**
+   * The error a streamed body fails with when the upstream breaks off: a gateway error, so that
+   * when nothing was sent to the client yet it gets a 502 or 504, not a 500.
+   */
+  broken: (err: Error) => Error
 }
 
 /**
@@ -101,7 +106,7 @@ export class UpstreamAnswer implements Dispatcher.DispatchHandler {
       this.settle()
       this.callbacks.reject(err)
     } else {
-      this.stream?.destroy(err)
+      this.stream?.destroy(this.callbacks.broken(err))
     }
   }
 

@@ -38,7 +38,10 @@ export interface HostileRequest {
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
-/** Claim edits each of which makes a token invalid for the gateway's route, whatever its signature. */
+/**
+ * Claim edits each of which makes a token invalid for the gateway's route, even signed by Entra's
+ * key (so not `ver` alone, or an `aud` list that names the gateway: both are valid).
+ */
 function badClaims (claims: Record<string, unknown>): Array<Record<string, unknown>> {
   const now = Math.floor(Date.now() / 1000)
   return [
@@ -46,14 +49,12 @@ function badClaims (claims: Record<string, unknown>): Array<Record<string, unkno
     { ...claims, nbf: now + 3600, exp: now + 7200 },
     { ...claims, exp: undefined },
     { ...claims, aud: DEV_IDS.sampleApi.clientId },
-    { ...claims, aud: [claims.aud, 'api://other'] },
     { ...claims, iss: `https://evil.example/${DEV_IDS.tenantId}/v2.0` },
     { ...claims, tid: '00000000-0000-4000-8000-000000000bad' },
     { ...claims, tid: undefined },
     { ...claims, scp: undefined },
     { ...claims, scp: 'ACCESS_AS_USER' },
     { ...claims, scp: 'access_as' },
-    { ...claims, ver: '1.0' },
     { ...claims, exp: now - 120 },
     { ...claims, aud: '' }
   ]

@@ -375,3 +375,42 @@ t.test('3. server.timeouts: a slowloris client is cut off, with 408 where an ans
   idle.destroy()
   t.ok(closedAfterIdle, 'an idle keep-alive connection is closed after keepAliveMs')
 })
+
+/** An upstream answering each connection with `answer` verbatim (headers and a broken body), then closing. */
+async function brokenUpstream (t: Test, answer: string): Promise<string> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {})
+    socket.once('data', () => { socket.end(answer) })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+t.test('an upstream answer whose body breaks before the gateway sent anything is 502, not 500 (found by npm run chaos upstream)', async (t) => {
+  const bed = await startTestbed(t)
+  const cases = [
+    { name: 'invalid chunk size', answer: 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/plain\r\n\r\nzz\r\nnot a chunk\r\n' },
+    { name: 'a chunk, then garbage', answer: 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nqq\r\n' }
+  ]
+  for (const c of cases) {
+    const config = resolveConfig({
+      server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+      identity: devGatewayIdentity(bed.emulator),
+      routes: [{ prefix: '/api', upstream: await brokenUpstream(t, c.answer), user }]
+    }, { source: 'test' })
+    const gateway = await buildGateway(config)
+    t.teardown(() => gateway.close())
+    const client = new Client(await gateway.listen({ host: '127.0.0.1', port: 0 }))
+    t.teardown(() => client.close())
+    const token = (await bed.kit.signIn()).accessToken
+    const res = await client.request({ method: 'GET', path: '/api/x', headers: { authorization: `Bearer ${token}` } })
+    const text = await res.body.text().catch(() => '(cut off)')
+    if (text === '(cut off)') {
+      t.equal(res.statusCode, 200, `${c.name}: headers already sent, the answer is cut off`)
+      continue
+    }
+    t.equal(res.statusCode, 502, `${c.name}: ${text}`)
+    t.match(JSON.parse(text), { error: 'upstream_unreachable' }, `${c.name}: the upstream error body`)
+  }
+})

@@ -1,0 +1,52 @@
+/**
+ * Reliability runs (issue #14): each starts the Entra ID emulator, real upstreams on loopback and
+ * the gateway, does harm, and prints figures.
+ *
+ *   npm run chaos -- fuzz [--requests 50000] [--seed 1414]
+ *   npm run chaos -- entra        Entra slow, hanging, then stopped, under load
+ *   npm run chaos -- jwks         the JWKS endpoint failing and hanging during a key rollover
+ *   npm run chaos -- redis        a private redis-server killed and restarted under load
+ *   npm run chaos -- upstream     upstreams that reset, hang and answer garbage
+ *   npm run chaos -- aborts [--aborts 1000]   client aborts, with open sockets and handles before and after
+ *   npm run chaos -- soak [--minutes 10]      steady load; RSS and event-loop delay every 10 s
+ *   npm run chaos                 everything but the soak
+ */
+import { parseArgs } from 'node:util'
+import { DEFAULT_FUZZ_SEED } from '../../test/helpers/hostile-requests'
+import { aborts } from './scenarios/aborts'
+import { entra } from './scenarios/entra'
+import { fuzz } from './scenarios/fuzz'
+import { jwks } from './scenarios/jwks'
+import { redis } from './scenarios/redis'
+import { soak } from './scenarios/soak'
+import { upstream } from './scenarios/upstream'
+
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: {
+    requests: { type: 'string', default: '50000' },
+    seed: { type: 'string', default: process.env.FUZZ_SEED ?? String(DEFAULT_FUZZ_SEED) },
+    aborts: { type: 'string', default: '1000' },
+    minutes: { type: 'string', default: '10' }
+  }
+})
+
+const scenarios: Record<string, () => Promise<void>> = {
+  fuzz: () => fuzz({ requests: Number(values.requests), seed: Number(values.seed) }),
+  entra,
+  jwks,
+  redis,
+  upstream,
+  aborts: () => aborts({ aborts: Number(values.aborts) }),
+  soak: () => soak({ minutes: Number(values.minutes) })
+}
+
+async function main (): Promise<void> {
+  const chosen = positionals.length === 0 ? Object.keys(scenarios).filter((s) => s !== 'soak') : positionals
+  const unknown = chosen.filter((s) => !(s in scenarios))
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; one of ${Object.keys(scenarios).join(', ')}`)
+  for (const name of chosen) await scenarios[name]!()
+}
+
+main().then(() => { process.exit() }, (err: unknown) => { console.error(err); process.exit(1) })
