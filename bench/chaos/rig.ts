@@ -1,3 +1,4 @@
+import { cpus, loadavg } from 'node:os'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { randomUUID } from 'node:crypto'
@@ -160,8 +161,9 @@ export async function drive (url: string, options: {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** A heading and its figures, as every scenario prints them. */
+/** A heading and its figures, as every scenario prints them, with how busy the machine was (latencies depend on it). */
 export function report (title: string, lines: string[]): void {
   console.log(`\n## ${title}`)
   for (const line of lines) console.log(`  ${line}`)
+  console.log(`  machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1 / 5 / 15 min) at the end`)
 }

@@ -75,6 +75,7 @@ export async function aborts (options: { aborts: number }): Promise<void> {
     `after (2 s later): ${describe(after)}`,
     `socket leak: ${sockets(after) - sockets(before)} TCP sockets, ${after.connections - before.connections} client connections`,
     `logged: ${(gateway.logs.byStatus.get(499) ?? 0) - logBefore.aborted} request lines with status 499, ${gateway.logs.errors - logBefore.errors} error lines, ${gateway.logs.withStack} with a stack, ${gateway.logs.withToken} with a token`,
+    `request lines by status: ${JSON.stringify(Object.fromEntries(gateway.logs.byStatus))} (one 200 is the warm-up, one the check afterwards)`,
     `upstream requests the gateway cancelled (the upstream saw 'aborted'): ${cancelledUpstream}`,
     `a normal request afterwards: ${healthy.status}`
   ])

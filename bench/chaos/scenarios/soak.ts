@@ -9,7 +9,7 @@ const MiB = 2 ** 20
 /**
  * Steady load on the gateway in its own process for `minutes` (default 10), paced at `rate`
  * requests per second so a shared machine stays usable: 97 % returning users (1,000 of them, OBO
- * token cached), 2 % users never seen (an OBO call each), 1 % invalid tokens. Every 10 s: requests,
+ * token cached, each signed in once before the clock starts), 2 % users never seen (an OBO call each), 1 % invalid tokens. Every 10 s: requests,
  * failures, the gateway's RSS and heap, its event-loop delay (p50, p99, max) and open sockets.
  */
 export async function soak (options: { minutes: number, rate?: number }): Promise<void> {
@@ -25,6 +25,8 @@ export async function soak (options: { minutes: number, rate?: number }): Promis
     if (pick <= 2) return { token: identity.newUser() }
     return { token: returning[i % returning.length] }
   }
+  // Every returning user signed in once before the clock starts: the soak measures the steady state.
+  const warmUp = await drive(gateway.url, { seconds: 600, concurrency: 8, next: (i) => i < returning.length ? { token: returning[i] } : undefined })
   const seconds = options.minutes * 60
   const started = performance.now()
   let window = new Tally()
@@ -66,6 +68,7 @@ export async function soak (options: { minutes: number, rate?: number }): Promis
   const third = Math.max(1, Math.floor(rss.length / 3))
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
   report(`soak: ${options.minutes} min at ${rate} req/s`, [
+    `warm-up (each returning user once): ${warmUp.summary()}`,
     ...rows,
     '',
     `total: ${total.summary()}`,
