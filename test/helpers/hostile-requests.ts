@@ -230,10 +230,12 @@ export async function judge (dispatcher: Dispatcher, request: HostileRequest, id
     if (!String(seen.headers['x-forwarded-for']).endsWith('127.0.0.1')) violations.push(`the upstream saw x-forwarded-for ${String(seen.headers['x-forwarded-for'])}`)
   }
   if (status >= 400) {
-    let body: { error?: unknown } = {}
-    try { body = JSON.parse(text) as { error?: unknown } } catch { violations.push(`a ${status} without a JSON body: ${text.slice(0, 200)}`) }
+    let body: { error?: unknown, correlation_id?: unknown } = {}
+    try { body = JSON.parse(text) as typeof body } catch { violations.push(`a ${status} without a JSON body: ${text.slice(0, 200)}`) }
     if (typeof body.error !== 'string') violations.push(`a ${status} without an error code`)
-    if (/eyJ|"stack"|\n\s+at /.test(text)) violations.push(`a token or a stack in the answer: ${text.slice(0, 200)}`)
+    // The correlation id echoes the client's own client-request-id, whatever it holds.
+    const own = JSON.stringify({ ...body, correlation_id: undefined })
+    if (/eyJ|"stack"|\n\s+at /.test(own)) violations.push(`a token or a stack in the answer: ${text.slice(0, 200)}`)
   }
   return { status, reachedUpstream: seen !== undefined, violations }
 }
