@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types'
 import { ClientClosedRequestError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors'
-import { trustedCas } from '../net/https-agent'
+import { trustOptions } from '../net/https-agent'
 import { upstreamRequestHeaders, type ForwardContext } from './headers'
 import { targetPath } from './target-path'
 import { UpstreamAnswer, type UpstreamResponse } from './upstream-answer'
@@ -32,9 +32,8 @@ export class Forwarder {
   private readonly basePath: string
 
   constructor (private readonly route: RouteConfig, private readonly options: ForwarderOptions = {}) {
-    const ca = trustedCas(route.extraCaPems)
     this.pool = new Pool(route.upstream.origin, {
-      connect: { timeout: route.timeouts.connectMs, ...(ca ? { ca } : {}) },
+      connect: { timeout: route.timeouts.connectMs, ...trustOptions(route.extraCaPems) },
       headersTimeout: route.timeouts.headersMs,
       bodyTimeout: route.timeouts.bodyMs
     })
