@@ -8,7 +8,7 @@
  *   npm run chaos -- redis        a private redis-server killed and restarted under load
  *   npm run chaos -- upstream     upstreams that reset, hang and answer garbage
  *   npm run chaos -- aborts [--aborts 1000]   client aborts, with open sockets and handles before and after
- *   npm run chaos -- soak [--minutes 10]      steady load; RSS and event-loop delay every 10 s
+ *   npm run chaos -- soak [--minutes 10] [--rate 300]   steady paced load; RSS and event-loop delay every 10 s
  *   npm run chaos                 everything but the soak
  */
 import { parseArgs } from 'node:util'
@@ -28,7 +28,8 @@ const { values, positionals } = parseArgs({
     requests: { type: 'string', default: '50000' },
     seed: { type: 'string', default: process.env.FUZZ_SEED ?? String(DEFAULT_FUZZ_SEED) },
     aborts: { type: 'string', default: '1000' },
-    minutes: { type: 'string', default: '10' }
+    minutes: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '300' }
   }
 })
 
@@ -39,7 +40,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   redis,
   upstream,
   aborts: () => aborts({ aborts: Number(values.aborts) }),
-  soak: () => soak({ minutes: Number(values.minutes) })
+  soak: () => soak({ minutes: Number(values.minutes), rate: Number(values.rate) })
 }
 
 async function main (): Promise<void> {
