@@ -46,7 +46,11 @@ const scenarios: Record<string, () => Promise<void>> = {
 async function main (): Promise<void> {
   const chosen = positionals.length === 0 ? Object.keys(scenarios).filter((s) => s !== 'soak') : positionals
   const unknown = chosen.filter((s) => !(s in scenarios))
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; one of ${Object.keys(scenarios).join(', ')}`)
+  if (unknown.length > 0) {
+    console.error(`unknown run ${unknown.join(', ')}; the runs are ${Object.keys(scenarios).join(', ')}`)
+    process.exitCode = 2
+    return
+  }
   for (const name of chosen) await scenarios[name]!()
 }
 
