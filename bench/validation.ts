@@ -1,58 +1,48 @@
 /**
- * Validations per second on one core, three ways, in one run:
- *   - a repeated token (the verified-token cache answers),
- *   - a stream of distinct valid tokens (full path: decode, issuer policy, key lookup, RS256),
- *   - crypto.verify alone on the same tokens (the limit for the full path),
- * plus Fastify's own cost for the same request with no authentication, so ratios can be read
- * against both. Run: npm run bench:validation
+ * The gateway's token validation (TokenValidator, what entraAuthenticate runs) against a bare
+ * `crypto.verify` of the same tokens, in CPU time of this process, interleaved rounds:
+ *   - full path: a token not seen before (syntax, SHA-256, decode, issuer policy, key lookup,
+ *     RS256, claims, principal, the cache entry),
+ *   - cache hit: the same token again (SHA-256 and one lookup),
+ *   - crypto.verify alone, on the same tokens with the same key object: the floor of the full path.
+ * Run: npm run bench:validation [-- --rounds 7 --profile]
  */
 import { createPublicKey, verify } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify from 'fastify'
-import entraAuth from '../plugins/entra-auth'
+import { parseArgs } from 'node:util'
+import { DEFAULTS } from '../src/config/defaults'
 import { DEV_IDS, startEmulator } from '../src/emulator'
-import { verificationKeys } from '../src/validation/jwk'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { fetchJson } from '../src/net/fetch-json'
+import { assertionFrom } from '../src/validation/assertion'
+import { EntraTrust } from '../src/validation/entra-trust'
+import { verificationKeys } from '../src/validation/jwk'
+import { TokenValidator } from '../src/validation/token-validator'
+import { printSummary, summariseProfile } from './lib/profile'
+import { median } from './lib/report'
+import { formatRatios, interleave, loadLine, roundRatios } from './lib/rounds'
 
-const DISTINCT = 20_000
-const DURATION_MS = 2_000
-const ROUNDS = 5
-
-async function rate (op: (i: number) => Promise<unknown> | unknown): Promise<number> {
-  for (let i = 0; i < 2000; i++) await op(i)
-  let count = 0
-  const start = process.hrtime.bigint()
-  const end = start + BigInt(DURATION_MS) * 1_000_000n
-  while (process.hrtime.bigint() < end) {
-    for (let j = 0; j < 200; j++) await op(count++)
-  }
-  return count / (Number(process.hrtime.bigint() - start) / 1e9)
-}
-
-/** Interleaved rounds, median of each case: the machine's noise hits every case alike. */
-async function measureAll (cases: Array<[string, (i: number) => Promise<unknown> | unknown]>): Promise<number[]> {
-  const results: number[][] = cases.map(() => [])
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [index, [, op]] of cases.entries()) results[index]!.push(await rate(op))
-  }
-  return results.map((rates, index) => {
-    const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!
-    console.log(`${cases[index]![0].padEnd(48)} ${Math.round(median).toString().padStart(9)} /s  (${(1e6 / median).toFixed(1)} µs each)`)
-    return median
-  })
-}
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, tokens: { type: 'string', default: '2000' }, profile: { type: 'boolean', default: false } } })
+const ROUNDS = Number(args.rounds)
+const DISTINCT = Number(args.tokens)
+const HITS = 50_000
 
 async function main (): Promise<void> {
   const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-')) })
   const agent = createHttpsAgent({ ca: [emulator.caPem] })
-  const app = Fastify()
-  await app.register(entraAuth, { instance: emulator.url, tenantId: DEV_IDS.tenantId, audiences: [DEV_IDS.gateway.clientId], dispatcher: agent })
-  app.get('/auth', async (request) => { await app.entraAuthenticate(request); return 'ok' })
-  app.get('/open', async () => 'ok')
-  await app.ready()
+  const trust = new EntraTrust({
+    instance: emulator.url,
+    tenantId: DEV_IDS.tenantId,
+    allowedTenants: [DEV_IDS.tenantId],
+    dispatcher: agent,
+    timeoutMs: DEFAULTS.identity.timeoutMs,
+    keyRefreshCooldownMs: DEFAULTS.identity.keyRefreshCooldownSeconds * 1000
+  })
+  await trust.warm()
+  const validatorOptions = { audiences: [DEV_IDS.gateway.clientId], clockSkewSeconds: DEFAULTS.identity.clockSkewSeconds, verifiedTokenCacheSize: DEFAULTS.identity.verifiedTokenCacheSize }
 
   const now = Math.floor(Date.now() / 1000)
   const base = {
@@ -60,39 +50,81 @@ async function main (): Promise<void> {
     iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`,
     tid: DEV_IDS.tenantId,
     oid: DEV_IDS.alice.objectId,
+    sub: 'bench-subject',
     azp: DEV_IDS.devClient.clientId,
     scp: 'access_as_user',
+    name: 'Alice',
+    preferred_username: 'alice@contoso.example',
     ver: '2.0',
     iat: now,
     nbf: now,
     exp: now + 3600
   }
-  const tokens = Array.from({ length: DISTINCT }, (_, i) => emulator.keys.sign(DEV_IDS.tenantId, { ...base, uti: `u${i}` }))
+  const headers = Array.from({ length: DISTINCT }, (_, i) => `Bearer ${emulator.keys.sign(DEV_IDS.tenantId, { ...base, uti: `u${i}` })}`)
+  const tokens = headers.map((h) => h.slice(7))
   const keys = verificationKeys(await fetchJson(`${emulator.url}/${DEV_IDS.tenantId}/discovery/v2.0/keys`, agent))
   const publicKey = createPublicKey([...keys.values()][0]!.pem)
 
-  const call = async (path: string, token?: string): Promise<void> => {
-    const res = await app.inject({ method: 'GET', url: path, headers: token ? { authorization: `Bearer ${token}` } : {} })
-    if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${res.body}`)
+  const fullPath = async (): Promise<number> => {
+    // A fresh cache each batch: every token is one it has not seen.
+    const validator = new TokenValidator(trust, validatorOptions)
+    for (const header of headers) await validator.validate(header)
+    return headers.length
+  }
+  const hitValidator = new TokenValidator(trust, validatorOptions)
+  await hitValidator.validate(headers[0])
+  const cacheHit = async (): Promise<number> => {
+    for (let i = 0; i < HITS; i++) await hitValidator.validate(headers[0])
+    return HITS
+  }
+  const bareVerify = (): number => {
+    for (const token of tokens) {
+      const dot = token.lastIndexOf('.')
+      if (!verify('sha256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
+    }
+    return tokens.length
+  }
+  const hashOnly = (): number => {
+    for (let i = 0; i < HITS; i++) assertionFrom(tokens[0]!)
+    return HITS
   }
 
-  console.log(`node ${process.version}, ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s per case (medians), ${DISTINCT} distinct tokens`)
-  const [open, hit, full, rsa] = await measureAll([
-    ['Fastify inject, no authentication, same header', () => call('/open', tokens[0])],
-    ['validation, repeated token (cache hit)', () => call('/auth', tokens[0])],
-    ['validation, distinct tokens (full RS256 path)', (i) => call('/auth', tokens[i % DISTINCT])],
-    ['crypto.verify alone on the same tokens', (i) => {
-      const token = tokens[i % DISTINCT]!
-      const dot = token.lastIndexOf('.')
-      if (!verify('RSA-SHA256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
-    }]
-  ]) as [number, number, number, number]
+  const cases = [
+    { name: 'full path (token not seen before)', batch: fullPath },
+    { name: 'crypto.verify alone, same tokens', batch: bareVerify },
+    { name: 'cache hit (same token again)', batch: cacheHit },
+    { name: 'SHA-256 of the token alone', batch: hashOnly }
+  ]
+  console.log(`node ${process.version}; ${ROUNDS} interleaved rounds; per round ${DISTINCT} distinct tokens (${tokens[0]!.length} characters) and ${HITS} hits; CPU time of this process per operation; ${loadLine()} at start`)
+  // One untimed pass of everything: the JIT's warm-up is not a round.
+  for (const c of cases) await c.batch()
+  console.log(`\n| round | ${cases.map((c) => c.name).join(' | ')} | full ÷ verify | full ÷ hit |`)
+  console.log(`|---:|${cases.map(() => '---:|').join('')}---:|---:|`)
+  const results = await interleave(cases, ROUNDS, (round, f) => {
+    console.log(`| ${round} | ${f.map((us) => `${us.toFixed(1)} µs`).join(' | ')} | ${(f[0]! / f[1]!).toFixed(2)} | ${(f[0]! / f[2]!).toFixed(1)} |`)
+  })
+  const [full, rsa, hit] = results.map((r) => r.usPerOp) as [number[], number[], number[]]
+  console.log(`| median | ${results.map((r) => `${median(r.usPerOp).toFixed(1)} µs`).join(' | ')} | | |`)
   console.log('')
-  const cost = (rateWith: number): number => 1e6 / rateWith - 1e6 / open
-  console.log(`validation cost per request: cache hit ${cost(hit).toFixed(1)} µs, full path ${cost(full).toFixed(1)} µs, crypto.verify alone ${(1e6 / rsa).toFixed(1)} µs`)
-  console.log(`cache hit vs full path: ${(cost(full) / cost(hit)).toFixed(1)}x cheaper`)
-  console.log(`full path vs crypto.verify alone: ${(cost(full) / (1e6 / rsa)).toFixed(2)}x (1.00 = only the RSA check costs anything)`)
-  await app.close()
+  console.log(`full path ÷ crypto.verify, round by round: ${formatRatios(roundRatios(full, rsa))}   goal ≤ 1.30`)
+  console.log(`full path ÷ cache hit, round by round: ${formatRatios(roundRatios(full, hit))}   goal ≥ 10`)
+  console.log(`full path minus crypto.verify: ${(median(full) - median(rsa)).toFixed(1)} µs (medians); ${loadLine()} at end`)
+
+  if (args.profile) {
+    const session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 50 })
+    await session.post('Profiler.start')
+    let ops = 0
+    for (let i = 0; i < 5; i++) ops += await fullPath()
+    const { profile } = await session.post('Profiler.stop')
+    const file = join(tmpdir(), `bench-validation-${process.pid}.cpuprofile`)
+    writeFileSync(file, JSON.stringify(profile))
+    console.log(`\n### CPU profile of the full path (${ops} validations, ${file})`)
+    printSummary(summariseProfile('full path', file, ops))
+  }
+  trust.close()
   await agent.close()
   await emulator.close()
 }

@@ -1,15 +1,13 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import fastifyJwt from '@fastify/jwt'
 import type { Dispatcher } from 'undici'
-import { GatewayError, InvalidTokenError, type InvalidTokenReason } from '../src/errors'
+import { InvalidTokenError } from '../src/errors'
 import { DEFAULTS } from '../src/config/defaults'
 import { createHttpsAgent } from '../src/net/https-agent'
-import { assertionFrom, type Assertion } from '../src/validation/assertion'
-import { bearerCredential, checkBearerSyntax } from '../src/validation/bearer'
+import type { Assertion } from '../src/validation/assertion'
 import { EntraTrust, type TrustStatus } from '../src/validation/entra-trust'
-import { principalFromClaims, type Principal } from '../src/validation/principal'
-import { VerifiedTokenCache } from '../src/validation/verified-token-cache'
+import type { Principal } from '../src/validation/principal'
+import { TokenValidator } from '../src/validation/token-validator'
 import { authorize, type AccessPolicy } from '../src/validation/requirements'
 
 export interface EntraAuthOptions {
@@ -43,7 +41,6 @@ declare module 'fastify' {
     principal: Principal | null
     /** The verified token claims, for services that need more than the principal. */
     entraClaims: Record<string, unknown> | undefined
-    entraJwtVerify: () => Promise<Record<string, unknown>>
   }
   interface FastifyInstance {
     /** Validates the request's bearer token and sets `request.principal`; throws a GatewayError. */
@@ -56,8 +53,7 @@ declare module 'fastify' {
 }
 
 const kAssertion = Symbol('obo-gateway.assertion')
-const kCandidate = Symbol('obo-gateway.candidate-token')
-type WithAssertion = FastifyRequest & { [kAssertion]?: Assertion, [kCandidate]?: string }
+type WithAssertion = FastifyRequest & { [kAssertion]?: Assertion }
 
 /** The incoming token of an authenticated request (the OBO assertion) and its hash. Never log it. */
 export function assertionOf (request: FastifyRequest): Assertion {
@@ -82,49 +78,20 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     ...(options.onKeyFetch ? { onKeyFetch: options.onKeyFetch } : {})
   })
 
-  await fastify.register(fastifyJwt, {
-    secret: (_request: FastifyRequest, token: unknown) => trust.keyFor(token as Parameters<EntraTrust['keyFor']>[0]),
-    decode: { complete: true },
-    verify: {
-      algorithms: ['RS256'],
-      allowedAud: [...options.audiences],
-      clockTolerance: clockSkewSeconds * 1000,
-      requiredClaims: ['exp', 'aud', 'iss'],
-      // Parsed once in entraAuthenticate; the verified-token cache sits in front of fast-jwt.
-      extractToken: (request: FastifyRequest) => (request as WithAssertion)[kCandidate]
-    },
-    messages: { authorizationTokenInvalid: (err: Error) => err.message },
-    namespace: 'entra',
-    jwtVerify: 'entraJwtVerify',
-    jwtDecode: 'entraJwtDecode',
-    jwtSign: 'entraJwtSign',
-    decoratorName: 'entraClaims'
+  const validator = new TokenValidator(trust, {
+    audiences: options.audiences,
+    clockSkewSeconds,
+    verifiedTokenCacheSize: options.verifiedTokenCacheSize ?? DEFAULTS.identity.verifiedTokenCacheSize
   })
-
   fastify.decorateRequest('principal', null)
-  const verified = new VerifiedTokenCache(options.verifiedTokenCacheSize ?? DEFAULTS.identity.verifiedTokenCacheSize, clockSkewSeconds)
+  fastify.decorateRequest('entraClaims', undefined)
 
   async function entraAuthenticate (request: FastifyRequest): Promise<Principal> {
-    const token = bearerCredential(request.headers.authorization)
-    const assertion = assertionFrom(token)
-    let result = verified.get(assertion.sha256)
-    if (result === undefined) {
-      checkBearerSyntax(token)
-      ;(request as WithAssertion)[kCandidate] = token
-      let claims: Record<string, unknown>
-      try {
-        claims = await request.entraJwtVerify()
-      } catch (err) {
-        throw asGatewayError(err)
-      }
-      // Shared by every later request with this token: nobody may change it.
-      result = deepFreeze({ claims, principal: principalFromClaims(claims, String(claims.tid).toLowerCase()) })
-      verified.set(assertion.sha256, result)
-    }
-    request.principal = result.principal
-    request.entraClaims = result.claims
+    const { assertion, claims, principal } = await validator.validate(request.headers.authorization)
+    request.principal = principal
+    request.entraClaims = claims
     ;(request as WithAssertion)[kAssertion] = assertion
-    return result.principal
+    return principal
   }
 
   fastify.decorate('entraAuthenticate', entraAuthenticate)
@@ -149,36 +116,6 @@ const entraAuth: FastifyPluginAsync<EntraAuthOptions> = async (fastify: FastifyI
     trust.close()
     if (ownDispatcher) await dispatcher.close()
   })
-}
-
-function deepFreeze<T> (value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const member of Object.values(value)) deepFreeze(member)
-  }
-  return value
-}
-
-// @fastify/jwt folds several fast-jwt codes into one; the message still says which.
-function reasonOf (code: string, message: string): InvalidTokenReason {
-  if (code === 'FAST_JWT_INACTIVE') return 'not_yet_valid'
-  if (code === 'FAST_JWT_INVALID_ALGORITHM') return 'algorithm'
-  if (code === 'FAST_JWT_MALFORMED' || /malformed|not a valid/i.test(message)) return 'malformed'
-  if (/signature/i.test(message)) return 'signature'
-  if (/claim/i.test(message)) return 'claims'
-  return 'invalid'
-}
-
-/** @fastify/jwt and fast-jwt errors carry codes; their messages never include the token. */
-function asGatewayError (err: unknown): unknown {
-  if (err instanceof GatewayError) return err
-  const code = (err as { code?: unknown }).code
-  if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') return new InvalidTokenError('The token has expired', 'expired')
-  if (typeof code === 'string' && (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_'))) {
-    const message = (err as Error).message
-    return new InvalidTokenError(`The token is invalid: ${message}`, reasonOf(code, message))
-  }
-  return err
 }
 
 export default fp(entraAuth, { name: 'obo-gateway-entra-auth', fastify: '5.x' })

@@ -79,3 +79,35 @@ export async function startGateway (rawConfig: string, logged: boolean): Promise
   await app.listen({ host: HOST, port: 0 })
   return { port: (app.server.address() as AddressInfo).port, close: async () => { await app.close() } }
 }
+
+/**
+ * The Entra ID emulator in a process of its own, so its CPU (TLS, signing tokens) is not the
+ * gateway's or the driver's. It signs `count` access tokens for the gateway (distinct `uti`: each
+ * one a user the gateway has not seen) and writes them, with its URL and CA, to `infoFile`.
+ */
+export async function startEmulatorServer (infoFile: string, count: number): Promise<Listening> {
+  const { mkdtempSync, writeFileSync } = require('node:fs') as typeof import('node:fs')
+  const { tmpdir } = require('node:os') as typeof import('node:os')
+  const { join } = require('node:path') as typeof import('node:path')
+  const { DEV_IDS, startEmulator } = require('../../src/emulator') as typeof import('../../src/emulator')
+  const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-emulator-')) })
+  const now = Math.floor(Date.now() / 1000)
+  const claims = {
+    aud: DEV_IDS.gateway.clientId,
+    iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`,
+    tid: DEV_IDS.tenantId,
+    oid: DEV_IDS.alice.objectId,
+    sub: 'bench-subject',
+    azp: DEV_IDS.devClient.clientId,
+    scp: 'access_as_user',
+    name: 'Alice',
+    preferred_username: 'alice@contoso.example',
+    ver: '2.0',
+    iat: now,
+    nbf: now,
+    exp: now + 3600
+  }
+  const tokens = Array.from({ length: count }, (_, i) => emulator.keys.sign(DEV_IDS.tenantId, { ...claims, uti: `cold-${i}` }))
+  writeFileSync(infoFile, JSON.stringify({ url: emulator.url, host: emulator.host, caFile: emulator.caFile, caPem: emulator.caPem, tokens }))
+  return { port: Number(new URL(emulator.url).port), close: async () => { await emulator.close() } }
+}

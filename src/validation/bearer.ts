@@ -37,6 +37,15 @@ export function bearerCredential (authorization: string | undefined): string {
  * every cache keyed by the token, and each worth an OBO call.
  */
 export function checkBearerSyntax (token: string): void {
+  // Every token a client means to send: one scan, no split.
+  if (JWS_COMPACT.test(token)) {
+    const first = token.indexOf('.')
+    const last = token.lastIndexOf('.')
+    if (!endsCanonically(token, first) || !endsCanonically(token, last) || !endsCanonically(token, token.length)) {
+      throw new InvalidTokenError('The bearer token is not a JWT in canonical base64url', 'malformed')
+    }
+    return
+  }
   if (!B64TOKEN.test(token)) {
     if (WHITESPACE.test(token)) throw new InvalidTokenError('The Authorization header must carry exactly one token', 'malformed')
     throw new InvalidTokenError('The bearer token is malformed', 'malformed')
@@ -48,14 +57,20 @@ export function checkBearerSyntax (token: string): void {
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/
+const JWS_COMPACT = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 function isCanonicalBase64url (part: string): boolean {
-  if (!BASE64URL.test(part)) return false
+  return BASE64URL.test(part) && endsCanonically(part, part.length)
+}
+
+/** Whether the base64url part of `text` that ends at `end` (before a dot or the end) leaves no unused bits set. */
+function endsCanonically (text: string, end: number): boolean {
+  const start = end === 0 ? 0 : text.lastIndexOf('.', end - 1) + 1
   // 2 or 3 characters left over carry 4 or 2 unused bits, which must be zero; 1 left over is no encoding.
-  const rest = part.length % 4
+  const rest = (end - start) % 4
   if (rest === 0) return true
   if (rest === 1) return false
-  const last = ALPHABET.indexOf(part.charAt(part.length - 1))
+  const last = ALPHABET.indexOf(text.charAt(end - 1))
   return (last & (rest === 2 ? 0b1111 : 0b11)) === 0
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { IdentityUnavailableError, InvalidTokenError } from '../errors'
 import { IssuerPolicy } from './issuer-policy'
@@ -74,8 +75,8 @@ export class EntraTrust {
     return this.policy
   }
 
-  /** The PEM key to verify `token` with; throws InvalidTokenError for anything we would not trust. */
-  async keyFor (token: DecodedToken): Promise<string> {
+  /** The key to verify `token` with; throws InvalidTokenError for anything we would not trust. */
+  async keyFor (token: DecodedToken): Promise<KeyObject> {
     const { header, payload } = token
     if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256', 'algorithm')
     const policy = await this.issuerPolicy()

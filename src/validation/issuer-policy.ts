@@ -9,6 +9,7 @@ import { isGuid } from './tenant'
  */
 export class IssuerPolicy {
   private readonly allowed: ReadonlySet<string>
+  private readonly issuersOf = new Map<string, readonly string[]>()
 
   constructor (private readonly templates: IssuerTemplates, allowedTenants: readonly string[]) {
     this.allowed = new Set(allowedTenants.map((t) => t.toLowerCase()))
@@ -26,7 +27,12 @@ export class IssuerPolicy {
     return tenant
   }
 
-  expectedIssuers (tid: string): string[] {
-    return [this.templates.v2, this.templates.v1].map((t) => t.replace('{tenantid}', tid))
+  expectedIssuers (tid: string): readonly string[] {
+    // Remembered for the allowed tenants as they spell themselves, so the map stays as small as the allow-list.
+    const known = this.issuersOf.get(tid)
+    if (known !== undefined) return known
+    const issuers = [this.templates.v2, this.templates.v1].map((t) => t.replace('{tenantid}', tid))
+    if (this.allowed.has(tid)) this.issuersOf.set(tid, issuers)
+    return issuers
   }
 }

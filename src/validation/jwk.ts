@@ -1,7 +1,8 @@
-import { createPublicKey, type JsonWebKey } from 'node:crypto'
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 
-/** A verification key as the gateway keeps it: PEM (what @fastify/jwt caches verifiers by) and its stated issuer. */
+/** A verification key as the gateway keeps it: parsed once per JWKS fetch (also as SPKI PEM), and its stated issuer. */
 export interface VerificationKey {
+  key: KeyObject
   pem: string
   /** The JWK's own `issuer` (Entra publishes one, possibly with `{tenantid}`), if any. */
   issuer?: string
@@ -30,7 +31,7 @@ export function verificationKeys (document: unknown): Map<string, VerificationKe
       // Entra's keys are RSA-2048; anything weaker is not a key we would trust.
       if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) continue
       const pem = key.export({ type: 'spki', format: 'pem' }).toString()
-      keys.set(jwk.kid, typeof jwk.issuer === 'string' ? { pem, issuer: jwk.issuer } : { pem })
+      keys.set(jwk.kid, typeof jwk.issuer === 'string' ? { key, pem, issuer: jwk.issuer } : { key, pem })
     } catch {
       continue
     }

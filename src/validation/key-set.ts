@@ -1,8 +1,7 @@
-import type { VerificationKey } from './jwk'
-
-export interface KeySetOptions {
+/** K: a parsed key; the set only stores and hands them out. */
+export interface KeySetOptions<K> {
   /** Fetches and parses the tenant's JWKS; bounded in time by its caller's dispatcher. */
-  fetchKeys: () => Promise<Map<string, VerificationKey>>
+  fetchKeys: () => Promise<Map<string, K>>
   /** Least time between two fetches caused by unknown kids. */
   cooldownMs: number
   /** Background refresh period, jittered by ±1/12 of itself (12 h ± 1 h by default). */
@@ -17,8 +16,8 @@ export interface KeySetOptions {
  * 'unavailable': the keys could not be fetched (never, or not on the latest attempt), so an
  * unknown kid may well be a key published since: the caller must not call the token invalid.
  */
-export type KeyLookup =
-  | { found: true, key: VerificationKey }
+export type KeyLookup<K> =
+  | { found: true, key: K }
   | { found: false, reason: 'unknown-kid' | 'unavailable' }
 
 /** 'stale': keys were loaded once, but the latest refresh failed (they stay in use). */
@@ -30,8 +29,8 @@ export type KeySetState = 'loaded' | 'stale' | 'not_loaded'
  * for it. Random kids therefore cost one fetch per cooldown, and a genuinely new key is learned at
  * most one cooldown after it is first seen. A failed refresh keeps the last good keys.
  */
-export class TenantKeySet {
-  private keys = new Map<string, VerificationKey>()
+export class TenantKeySet<K> {
+  private keys = new Map<string, K>()
   private loaded = false
   private lastRefreshFailed = false
   private lastAttemptAt = Number.NEGATIVE_INFINITY
@@ -40,11 +39,11 @@ export class TenantKeySet {
   private closed = false
   private readonly now: () => number
 
-  constructor (private readonly options: KeySetOptions) {
+  constructor (private readonly options: KeySetOptions<K>) {
     this.now = options.now ?? Date.now
   }
 
-  async lookup (kid: string): Promise<KeyLookup> {
+  async lookup (kid: string): Promise<KeyLookup<K>> {
     const known = this.keys.get(kid)
     if (known !== undefined) return { found: true, key: known }
     if (this.inflight !== undefined) {

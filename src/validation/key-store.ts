@@ -1,7 +1,8 @@
+import type { KeyObject } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { IdentityUnavailableError, InvalidTokenError } from '../errors'
 import { fetchJson } from '../net/fetch-json'
-import { verificationKeys } from './jwk'
+import { verificationKeys, type VerificationKey } from './jwk'
 import { TenantKeySet, unrefTimer, type KeySetState } from './key-set'
 
 export interface KeyStoreOptions {
@@ -28,12 +29,12 @@ const TWELVE_HOURS_MS = 12 * 60 * 60 * 1000
  * (no cooldown, no de-duplication across kids) and its timeout option is ignored by fetch.
  */
 export class KeyStore {
-  private readonly tenants = new Map<string, TenantKeySet>()
+  private readonly tenants = new Map<string, TenantKeySet<VerificationKey>>()
 
   constructor (private readonly options: KeyStoreOptions) {}
 
-  /** The PEM key for `kid`, after checking the key's own `issuer` against the token's tenant. */
-  async publicKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): Promise<string> {
+  /** The key for `kid`, after checking the key's own `issuer` against the token's tenant. */
+  async publicKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): Promise<KeyObject> {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
       throw new InvalidTokenError('The token header has no usable kid', 'unknown_key')
     }
@@ -51,7 +52,7 @@ export class KeyStore {
     if (keyIssuer !== undefined && !acceptedIssuers.includes(keyIssuer)) {
       throw new InvalidTokenError('The signing key is not valid for the token issuer', 'key_issuer')
     }
-    return lookup.key.pem
+    return lookup.key.key
   }
 
   /** Loads a tenant's keys ahead of the first request (failures are reported, not thrown). */
@@ -68,7 +69,7 @@ export class KeyStore {
     for (const set of this.tenants.values()) set.close()
   }
 
-  private keySet (tenant: string): TenantKeySet {
+  private keySet (tenant: string): TenantKeySet<VerificationKey> {
     let set = this.tenants.get(tenant)
     if (set === undefined) {
       const url = `${this.options.instance}/${tenant}/discovery/v2.0/keys`

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { verificationKeys, type VerificationKey } from '../../src/validation/jwk'
+import { verificationKeys } from '../../src/validation/jwk'
 import { TenantKeySet } from '../../src/validation/key-set'
 import type { AppPrincipal } from '../../src/validation/principal'
 import { VerifiedTokenCache } from '../../src/validation/verified-token-cache'
@@ -9,7 +9,7 @@ const HOUR = 3_600_000
 
 function harness (options: { cooldownMs?: number } = {}) {
   let clock = 1_000_000
-  let published = new Map<string, VerificationKey>([['k1', { pem: 'PEM1' }]])
+  let published = new Map<string, { pem: string }>([['k1', { pem: 'PEM1' }]])
   let failing = false
   let fetches = 0
   const scheduled: Array<{ run: () => void, delayMs: number, cancelled: boolean }> = []
