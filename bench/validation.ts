@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULTS } from '../src/config/defaults'
 import { DEV_IDS, startEmulator } from '../src/emulator'
+import { aliceAccessClaims } from './lib/alice-claims'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { fetchJson } from '../src/net/fetch-json'
 import { assertionFrom } from '../src/validation/assertion'
@@ -45,21 +46,7 @@ async function main (): Promise<void> {
   const validatorOptions = { audiences: [DEV_IDS.gateway.clientId], clockSkewSeconds: DEFAULTS.identity.clockSkewSeconds, verifiedTokenCacheSize: DEFAULTS.identity.verifiedTokenCacheSize }
 
   const now = Math.floor(Date.now() / 1000)
-  const base = {
-    aud: DEV_IDS.gateway.clientId,
-    iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`,
-    tid: DEV_IDS.tenantId,
-    oid: DEV_IDS.alice.objectId,
-    sub: 'bench-subject',
-    azp: DEV_IDS.devClient.clientId,
-    scp: 'access_as_user',
-    name: 'Alice',
-    preferred_username: 'alice@contoso.example',
-    ver: '2.0',
-    iat: now,
-    nbf: now,
-    exp: now + 3600
-  }
+  const base = aliceAccessClaims(DEV_IDS, emulator.url, now)
   const headers = Array.from({ length: DISTINCT }, (_, i) => `Bearer ${emulator.keys.sign(DEV_IDS.tenantId, { ...base, uti: `u${i}` })}`)
   const tokens = headers.map((h) => h.slice(7))
   const keys = verificationKeys(await fetchJson(`${emulator.url}/${DEV_IDS.tenantId}/discovery/v2.0/keys`, agent))

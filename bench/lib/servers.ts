@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import { ONE_MIB, SMALL_JSON } from './payloads'
+import { aliceAccessClaims } from './alice-claims'
 
 export const HOST = '127.0.0.1'
 
@@ -92,21 +93,7 @@ export async function startEmulatorServer (infoFile: string, count: number): Pro
   const { DEV_IDS, startEmulator } = require('../../src/emulator') as typeof import('../../src/emulator')
   const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-emulator-')) })
   const now = Math.floor(Date.now() / 1000)
-  const claims = {
-    aud: DEV_IDS.gateway.clientId,
-    iss: `${emulator.url}/${DEV_IDS.tenantId}/v2.0`,
-    tid: DEV_IDS.tenantId,
-    oid: DEV_IDS.alice.objectId,
-    sub: 'bench-subject',
-    azp: DEV_IDS.devClient.clientId,
-    scp: 'access_as_user',
-    name: 'Alice',
-    preferred_username: 'alice@contoso.example',
-    ver: '2.0',
-    iat: now,
-    nbf: now,
-    exp: now + 3600
-  }
+  const claims = aliceAccessClaims(DEV_IDS, emulator.url, now)
   const tokens = Array.from({ length: count }, (_, i) => emulator.keys.sign(DEV_IDS.tenantId, { ...claims, uti: `cold-${i}` }))
   writeFileSync(infoFile, JSON.stringify({ url: emulator.url, host: emulator.host, caFile: emulator.caFile, caPem: emulator.caPem, tokens }))
   return { port: Number(new URL(emulator.url).port), close: async () => { await emulator.close() } }
