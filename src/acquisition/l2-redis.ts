@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Cluster, Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import type { CacheKey } from './cache-key'
 import { CacheCipher, CacheDecryptError } from './cache-crypto'
 import { isCacheEntry, type CacheEntry } from './cache-entry'
@@ -39,6 +39,11 @@ export class L2Redis {
   private readonly prefix: string
   private readonly timeoutMs: number
   private readonly backoffMs: number
+  /**
+   * A standalone or Sentinel client starts ioredis' commandTimeout when a command is issued, and
+   * with the offline queue off nothing waits unsent: the command bounds itself, no timer of ours.
+   */
+  private readonly bounded: boolean
   private skipUntil = 0
   private closed = false
 
@@ -48,6 +53,7 @@ export class L2Redis {
     this.timeoutMs = options.commandTimeoutMs
     this.backoffMs = options.backoffMs ?? 1000
     this.client = connectRedis(options.url, options.commandTimeoutMs)
+    this.bounded = !(this.client instanceof Cluster)
     this.client.on('error', (err: Error) => { this.failed(err) })
   }
 
@@ -138,18 +144,27 @@ export class L2Redis {
 
   private async command<T> (run: (client: Redis | Cluster) => Promise<T>): Promise<T | undefined> {
     if (this.closed || this.client.status !== 'ready' || Date.now() < this.skipUntil) return undefined
+    try {
+      return await (this.bounded ? run(this.client) : this.withDeadline(run(this.client)))
+    } catch (err) {
+      this.failed(err as Error)
+      return undefined
+    }
+  }
+
+  /**
+   * A cluster command can outlive ioredis' commandTimeout, which bounds each send to a node, not
+   * the MOVED/ASK/CLUSTERDOWN retries between them; this bounds the whole command.
+   */
+  private async withDeadline<T> (pending: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     try {
-      // ioredis' commandTimeout bounds a sent command; this bounds everything else as well.
       return await Promise.race([
-        run(this.client),
+        pending,
         new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${this.timeoutMs} ms`)) }, this.timeoutMs + 20)
         })
       ])
-    } catch (err) {
-      this.failed(err as Error)
-      return undefined
     } finally {
       clearTimeout(timer)
     }

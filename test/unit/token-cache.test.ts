@@ -68,6 +68,10 @@ t.test('encryption: round trip, key id stored, rotation, tamper detection', asyn
   for (const bad of ['', 'v2.x.00', `v1.${cipher.keyId}.zz`, `v1.${cipher.keyId}.00`, `v1.${cipher.keyId}.${hex}.extra`, token]) {
     t.throws(() => cipher.decrypt(bad, 'a'), CacheDecryptError, JSON.stringify(bad.slice(0, 20)))
   }
+  // Not hex past the IV and tag, or an odd digit out: malformed, refused before any decryption.
+  for (const bad of [`${hex.slice(0, 60)}zz${hex.slice(62)}`, `${hex}0`]) {
+    t.throws(() => cipher.decrypt(`v1.${cipher.keyId}.${bad}`, 'obo-gateway:v1:{k1}:t'), new CacheDecryptError('malformed'))
+  }
 })
 
 function entry (token: string, lifeMs = 60_000, now = Date.now()): CacheEntry {
