@@ -41,7 +41,7 @@ export function checkBearerSyntax (token: string): void {
   if (JWS_COMPACT.test(token)) {
     const first = token.indexOf('.')
     const last = token.lastIndexOf('.')
-    if (!endsCanonically(token, first) || !endsCanonically(token, last) || !endsCanonically(token, token.length)) {
+    if (!endsCanonically(token, 0, first) || !endsCanonically(token, first + 1, last) || !endsCanonically(token, last + 1, token.length)) {
       throw new InvalidTokenError('The bearer token is not a JWT in canonical base64url', 'malformed')
     }
     return
@@ -61,12 +61,11 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 function isCanonicalBase64url (part: string): boolean {
-  return BASE64URL.test(part) && endsCanonically(part, part.length)
+  return BASE64URL.test(part) && endsCanonically(part, 0, part.length)
 }
 
-/** Whether the base64url part of `text` that ends at `end` (before a dot or the end) leaves no unused bits set. */
-function endsCanonically (text: string, end: number): boolean {
-  const start = end === 0 ? 0 : text.lastIndexOf('.', end - 1) + 1
+/** Whether the base64url characters `text[start, end)` leave no unused bits set. */
+function endsCanonically (text: string, start: number, end: number): boolean {
   // 2 or 3 characters left over carry 4 or 2 unused bits, which must be zero; 1 left over is no encoding.
   const rest = (end - start) % 4
   if (rest === 0) return true

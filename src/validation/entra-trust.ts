@@ -29,7 +29,7 @@ export interface TrustStatus {
 }
 
 interface DecodedToken {
-  header: Record<string, unknown>
+  header: Readonly<Record<string, unknown>>
   payload: Record<string, unknown>
 }
 
@@ -41,7 +41,8 @@ interface DecodedToken {
 export class EntraTrust {
   readonly keys: KeyStore
   private policy?: Promise<IssuerPolicy>
-  private metadataLoaded = false
+  /** The policy once its metadata has loaded, for {@link knownKeyFor}. */
+  private loadedPolicy: IssuerPolicy | undefined
   private lastError: string | undefined
 
   constructor (private readonly options: EntraTrustOptions) {
@@ -63,8 +64,8 @@ export class EntraTrust {
       const { instance, tenantId, allowedTenants, dispatcher } = this.options
       this.policy = loadIssuerTemplates(instance, tenantId, dispatcher, this.options.timeoutMs)
         .then((templates) => {
-          this.metadataLoaded = true
-          return new IssuerPolicy(templates, allowedTenants)
+          this.loadedPolicy = new IssuerPolicy(templates, allowedTenants)
+          return this.loadedPolicy
         })
         .catch((err: unknown) => {
           this.policy = undefined
@@ -77,11 +78,20 @@ export class EntraTrust {
 
   /** The key to verify `token` with; throws InvalidTokenError for anything we would not trust. */
   async keyFor (token: DecodedToken): Promise<KeyObject> {
-    const { header, payload } = token
-    if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256', 'algorithm')
     const policy = await this.issuerPolicy()
-    const tenant = policy.tenantOf(payload.iss, payload.tid)
-    return await this.keys.publicKey(tenant, header.kid, policy.expectedIssuers(tenant))
+    const tenant = trustedTenant(token, policy)
+    return await this.keys.publicKey(tenant, token.header.kid, policy.expectedIssuers(tenant))
+  }
+
+  /**
+   * {@link keyFor} answered from what is already loaded, without a promise and its microtasks:
+   * undefined when the metadata or the key must be fetched first. Same checks, same errors.
+   */
+  knownKeyFor (token: DecodedToken): KeyObject | undefined {
+    const policy = this.loadedPolicy
+    if (policy === undefined) return undefined
+    const tenant = trustedTenant(token, policy)
+    return this.keys.knownKey(tenant, token.header.kid, policy.expectedIssuers(tenant))
   }
 
   /** Metadata and the allowed tenants' keys, loaded before the first request needs them. */
@@ -93,7 +103,7 @@ export class EntraTrust {
   status (): TrustStatus {
     const tenants = this.options.allowedTenants.filter(isGuid).map((t) => t.toLowerCase())
     return {
-      metadata: this.metadataLoaded ? 'loaded' : 'not_loaded',
+      metadata: this.loadedPolicy !== undefined ? 'loaded' : 'not_loaded',
       keys: Object.fromEntries(tenants.map((t) => [t, this.keys.state(t)])),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {})
     }
@@ -102,4 +112,10 @@ export class EntraTrust {
   close (): void {
     this.keys.close()
   }
+}
+
+/** The token's tenant, once its algorithm and issuer are ones we would trust. */
+function trustedTenant ({ header, payload }: DecodedToken, policy: IssuerPolicy): string {
+  if (header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256', 'algorithm')
+  return policy.tenantOf(payload.iss, payload.tid)
 }

@@ -3,7 +3,7 @@ import { InvalidTokenError } from '../errors'
 
 /** A compact JWS split and its two JSON parts parsed; nothing about it is trusted yet. */
 export interface DecodedJwt {
-  header: Record<string, unknown>
+  header: Readonly<Record<string, unknown>>
   payload: Record<string, unknown>
   /** `header.payload` as sent: what the signature covers. */
   signingInput: string
@@ -18,11 +18,29 @@ export function decodeJwt (token: string): DecodedJwt {
   const first = token.indexOf('.')
   const last = token.lastIndexOf('.')
   return {
-    header: jsonPart(token.slice(0, first), 'header'),
+    header: headerOf(token.slice(0, first)),
     payload: jsonPart(token.slice(first + 1, last), 'payload'),
     signingInput: token.slice(0, last),
     signature: Buffer.from(token.slice(last + 1), 'base64url')
   }
+}
+
+// Entra gives every token signed with one key the same header: parsed once, not per token. Frozen
+// because it is shared; bounded in count and size, so odd headers only cost their own parse.
+const HEADERS = new Map<string, Readonly<Record<string, unknown>>>()
+const HEADERS_KEPT = 32
+const HEADER_KEPT_LENGTH = 512
+
+function headerOf (part: string): Readonly<Record<string, unknown>> {
+  let header = HEADERS.get(part)
+  if (header === undefined) {
+    header = Object.freeze(jsonPart(part, 'header'))
+    if (part.length <= HEADER_KEPT_LENGTH) {
+      if (HEADERS.size >= HEADERS_KEPT) HEADERS.clear()
+      HEADERS.set(part, header)
+    }
+  }
+  return header
 }
 
 function jsonPart (part: string, name: string): Record<string, unknown> {

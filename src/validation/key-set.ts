@@ -43,6 +43,11 @@ export class TenantKeySet<K> {
     this.now = options.now ?? Date.now
   }
 
+  /** The key if it is already loaded: no fetch, no waiting. */
+  known (kid: string): K | undefined {
+    return this.keys.get(kid)
+  }
+
   async lookup (kid: string): Promise<KeyLookup<K>> {
     const known = this.keys.get(kid)
     if (known !== undefined) return { found: true, key: known }

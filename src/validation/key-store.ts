@@ -35,10 +35,7 @@ export class KeyStore {
 
   /** The key for `kid`, after checking the key's own `issuer` against the token's tenant. */
   async publicKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): Promise<KeyObject> {
-    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
-      throw new InvalidTokenError('The token header has no usable kid', 'unknown_key')
-    }
-    const lookup = await this.keySet(tenant).lookup(kid)
+    const lookup = await this.keySet(tenant).lookup(usableKid(kid))
     if (!lookup.found) {
       // Retry once a cooldown has passed: the next attempt may then refetch the keys.
       if (lookup.reason === 'unavailable') {
@@ -46,13 +43,16 @@ export class KeyStore {
       }
       throw new InvalidTokenError('The token was signed by an unknown key', 'unknown_key')
     }
-    // Entra states each key's issuer, possibly templated; a key of another tenant (or of the MSA
-    // tenant) must not validate this tenant's tokens.
-    const keyIssuer = lookup.key.issuer?.replace('{tenantid}', tenant)
-    if (keyIssuer !== undefined && !acceptedIssuers.includes(keyIssuer)) {
-      throw new InvalidTokenError('The signing key is not valid for the token issuer', 'key_issuer')
-    }
-    return lookup.key.key
+    return issuedFor(lookup.key, tenant, acceptedIssuers)
+  }
+
+  /**
+   * {@link publicKey} for a key already loaded, answered without a promise: what nearly every new
+   * token needs. Undefined when the key would have to be fetched first.
+   */
+  knownKey (tenant: string, kid: unknown, acceptedIssuers: readonly string[]): KeyObject | undefined {
+    const key = this.tenants.get(tenant)?.known(usableKid(kid))
+    return key === undefined ? undefined : issuedFor(key, tenant, acceptedIssuers)
   }
 
   /** Loads a tenant's keys ahead of the first request (failures are reported, not thrown). */
@@ -93,4 +93,23 @@ export class KeyStore {
     }
     return set
   }
+}
+
+function usableKid (kid: unknown): string {
+  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
+    throw new InvalidTokenError('The token header has no usable kid', 'unknown_key')
+  }
+  return kid
+}
+
+/**
+ * Entra states each key's issuer, possibly templated; a key of another tenant (or of the MSA
+ * tenant) must not validate this tenant's tokens.
+ */
+function issuedFor (key: VerificationKey, tenant: string, acceptedIssuers: readonly string[]): KeyObject {
+  const keyIssuer = key.issuer?.replace('{tenantid}', tenant)
+  if (keyIssuer !== undefined && !acceptedIssuers.includes(keyIssuer)) {
+    throw new InvalidTokenError('The signing key is not valid for the token issuer', 'key_issuer')
+  }
+  return key.key
 }

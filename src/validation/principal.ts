@@ -54,9 +54,7 @@ export function principalFromClaims (claims: VerifiedClaims, tenantId: string): 
     return { kind: 'app', tenantId, clientId, objectId, expiresAt: exp, tokenVersion, roles }
   }
   if (scp.length === 0) throw new InvalidTokenError('The token carries neither scp nor roles', 'no_permissions')
-  const name = str(claims.name)
-  const username = str(claims.preferred_username) ?? str(claims.upn)
-  return {
+  const principal: DelegatedPrincipal = {
     kind: 'user',
     tenantId,
     clientId,
@@ -66,10 +64,13 @@ export function principalFromClaims (claims: VerifiedClaims, tenantId: string): 
     subject: str(claims.sub) ?? objectId,
     scopes: scp,
     clientCapabilities: stringList(claims.xms_cc).map((c) => c.toLowerCase()),
-    authContexts: stringList(claims.acrs),
-    ...(name !== undefined ? { name } : {}),
-    ...(username !== undefined ? { username } : {})
+    authContexts: stringList(claims.acrs)
   }
+  const name = str(claims.name)
+  const username = str(claims.preferred_username) ?? str(claims.upn)
+  if (name !== undefined) principal.name = name
+  if (username !== undefined) principal.username = username
+  return principal
 }
 
 function str (value: unknown): string | undefined {
