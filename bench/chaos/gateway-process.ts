@@ -18,6 +18,8 @@ export interface GatewayStats {
   resources: Record<string, number>
   /** Open client connections of the gateway's server. */
   connections: number
+  /** Tokens in the token cache's L1: shows when a bounded cache has filled. */
+  l1Entries: number
 }
 
 async function main (): Promise<void> {
@@ -40,7 +42,8 @@ async function main (): Promise<void> {
         heapUsedBytes: memory.heapUsed,
         loopDelay: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
         resources,
-        connections
+        connections,
+        l1Entries: app.tokenAcquirer.status().l1.entries
       }
       delay.reset()
       process.send?.(stats)

@@ -8,7 +8,8 @@
  *   npm run chaos -- redis        a private redis-server killed and restarted under load
  *   npm run chaos -- upstream     upstreams that reset, hang and answer garbage
  *   npm run chaos -- aborts [--aborts 1000]   client aborts, with open sockets and handles before and after
- *   npm run chaos -- soak [--minutes 10] [--rate 300]   steady paced load; RSS and event-loop delay every 10 s
+ *   npm run chaos -- soak [--minutes 10] [--rate 300] [--new-users 2] [--l1-entries N]
+ *                                 steady paced load; RSS, event-loop delay and L1 entries every 10 s
  *   npm run chaos                 everything but the soak
  */
 import { parseArgs } from 'node:util'
@@ -29,7 +30,9 @@ const { values, positionals } = parseArgs({
     seed: { type: 'string', default: process.env.FUZZ_SEED ?? String(DEFAULT_FUZZ_SEED) },
     aborts: { type: 'string', default: '1000' },
     minutes: { type: 'string', default: '10' },
-    rate: { type: 'string', default: '300' }
+    rate: { type: 'string', default: '300' },
+    'new-users': { type: 'string', default: '2' },
+    'l1-entries': { type: 'string' }
   }
 })
 
@@ -40,7 +43,12 @@ const scenarios: Record<string, () => Promise<void>> = {
   redis,
   upstream,
   aborts: () => aborts({ aborts: Number(values.aborts) }),
-  soak: () => soak({ minutes: Number(values.minutes), rate: Number(values.rate) })
+  soak: () => soak({
+    minutes: Number(values.minutes),
+    rate: Number(values.rate),
+    newUsers: Number(values['new-users']),
+    ...(values['l1-entries'] === undefined ? {} : { l1Entries: Number(values['l1-entries']) })
+  })
 }
 
 async function main (): Promise<void> {

@@ -6,23 +6,39 @@ import { drive, gatewayConfig, report, sleep, startIdentity, Tally, type Shot } 
 const EVERY_SECONDS = 10
 const MiB = 2 ** 20
 
+export interface SoakOptions {
+  minutes: number
+  rate?: number
+  /** Percent of requests from users never seen before (default 2). */
+  newUsers?: number
+  /**
+   * tokenCache.l1.maxEntries for the gateway. Small, with many new users, the caches fill early
+   * in the run: RSS must then stay flat, which tells a full cache from a leak.
+   */
+  l1Entries?: number
+}
+
 /**
  * Steady load on the gateway in its own process for `minutes` (default 10), paced at `rate`
- * requests per second so a shared machine stays usable: 97 % returning users (1,000 of them, OBO
- * token cached, each signed in once before the clock starts), 2 % users never seen (an OBO call each), 1 % invalid tokens. Every 10 s: requests,
- * failures, the gateway's RSS and heap, its event-loop delay (p50, p99, max) and open sockets.
+ * requests per second so a shared machine stays usable: returning users (1,000 of them, OBO token
+ * cached, each signed in once before the clock starts), `newUsers` % users never seen (an OBO call
+ * each), 1 % invalid tokens. Every 10 s: requests, failures, the gateway's RSS and heap, its
+ * event-loop delay (p50, p99, max), open sockets and L1 entries.
  */
-export async function soak (options: { minutes: number, rate?: number }): Promise<void> {
+export async function soak (options: SoakOptions): Promise<void> {
   const rate = options.rate ?? 300
+  const newUsers = options.newUsers ?? 2
+  if (!(newUsers >= 0 && newUsers <= 98)) throw new Error('--new-users is a percent from 0 to 98')
   const identity = await startIdentity()
   const recorder = await startUpstreamRecorder()
-  const gateway = await startGatewayChild(gatewayConfig(identity.emulator, recorder.url))
+  const tokenCache = options.l1Entries === undefined ? {} : { tokenCache: { l1: { maxEntries: options.l1Entries } } }
+  const gateway = await startGatewayChild(gatewayConfig(identity.emulator, recorder.url, tokenCache))
   const returning = Array.from({ length: 1000 }, identity.newUser)
   const invalid = `${identity.alice.slice(0, -4)}AAAA`
   const shot = (i: number): Shot => {
     const pick = i % 100
     if (pick === 0) return { token: invalid }
-    if (pick <= 2) return { token: identity.newUser() }
+    if (pick <= newUsers) return { token: identity.newUser() }
     return { token: returning[i % returning.length] }
   }
   // Every returning user signed in once before the clock starts: the soak measures the steady state.
@@ -44,8 +60,8 @@ export async function soak (options: { minutes: number, rate?: number }): Promis
     tally: total,
     onResult: (status, ms) => { window.add(status, ms) }
   })
-  rows.push('| t | requests | req/s | not 2xx (401 expected: 1 %) | errors | p99 | RSS | heap used | loop delay p50 / p99 / max | client connections | TCP sockets |')
-  rows.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  rows.push('| t | requests | req/s | not 2xx (401 expected: 1 %) | errors | p99 | RSS | heap used | loop delay p50 / p99 / max | client connections | TCP sockets | L1 entries |')
+  rows.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (let t = EVERY_SECONDS; t <= seconds; t += EVERY_SECONDS) {
     await sleep(started + t * 1000 - performance.now())
     const s = await gateway.stats()
@@ -55,7 +71,7 @@ export async function soak (options: { minutes: number, rate?: number }): Promis
     const not2xx = w.count((st) => !st.startsWith('2') && !st.startsWith('error'))
     const errors = w.count((st) => st.startsWith('error'))
     const line = `| ${t} s | ${w.requests.toLocaleString('en-US')} | ${Math.round(w.requests / EVERY_SECONDS)} | ${not2xx} | ${errors} | ${w.summaryP99()} ms | ${(s.rssBytes / MiB).toFixed(1)} MiB | ${(s.heapUsedBytes / MiB).toFixed(1)} MiB | ` +
-      `${s.loopDelay.p50.toFixed(1)} / ${s.loopDelay.p99.toFixed(1)} / ${s.loopDelay.max.toFixed(1)} ms | ${s.connections} | ${s.resources.TCPSocketWrap ?? 0} |`
+      `${s.loopDelay.p50.toFixed(1)} / ${s.loopDelay.p99.toFixed(1)} / ${s.loopDelay.max.toFixed(1)} ms | ${s.connections} | ${s.resources.TCPSocketWrap ?? 0} | ${s.l1Entries.toLocaleString('en-US')} |`
     rows.push(line)
     console.error(line)
   }
@@ -67,7 +83,7 @@ export async function soak (options: { minutes: number, rate?: number }): Promis
   const rss = samples.map((s) => s.rssBytes / MiB)
   const third = Math.max(1, Math.floor(rss.length / 3))
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-  report(`soak: ${options.minutes} min at ${rate} req/s`, [
+  report(`soak: ${options.minutes} min at ${rate} req/s, ${newUsers} % new users${options.l1Entries === undefined ? '' : `, L1 bounded at ${options.l1Entries} entries`}`, [
     `warm-up (each returning user once): ${warmUp.summary()}`,
     ...rows,
     '',
