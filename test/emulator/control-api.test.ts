@@ -1,21 +1,14 @@
 import t from 'tap'
 import { request } from 'undici'
 import { DEV_IDS, startEmulator, type RunningEmulator } from '../../src/emulator'
-import { jwtClaims, jwtHeader, MsalKit } from '../helpers/msal-clients'
+import { jwtClaims, jwtHeader, MsalKit, startEmulatorWithKit } from '../helpers/msal-clients'
 
 const ITEMS_READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
 
 let emulator: RunningEmulator
 let kit: MsalKit
 
-t.before(async () => {
-  emulator = await startEmulator()
-  kit = new MsalKit(emulator)
-})
-t.teardown(async () => {
-  await kit.close()
-  await emulator.close()
-})
+t.before(async () => { ({ emulator, kit } = await startEmulatorWithKit(t)) })
 
 interface Answer { status: number, body: any, headers: Record<string, unknown> }
 

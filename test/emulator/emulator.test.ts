@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { Client, request } from 'undici'
 import { DEV_IDS, defaultSeed, parseSeed, runEmulatorCommand, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
-import { MsalKit, jwtClaims, jwtHeader } from '../helpers/msal-clients'
+import { MsalKit, jwtClaims, jwtHeader, startEmulatorWithKit } from '../helpers/msal-clients'
 import { tsxChildEnv } from '../helpers/tsx-child'
 
 // Three emulators and two child processes (the CLI through tsx): more than the suite's two minutes on a busy machine.
@@ -15,14 +15,7 @@ t.setTimeout(300_000)
 let emulator: RunningEmulator
 let kit: MsalKit
 
-t.before(async () => {
-  emulator = await startEmulator()
-  kit = new MsalKit(emulator)
-})
-t.teardown(async () => {
-  await kit.close()
-  await emulator.close()
-})
+t.before(async () => { ({ emulator, kit } = await startEmulatorWithKit(t)) })
 
 async function getJson (path: string, on: { url: string } = emulator): Promise<{ status: number, body: Record<string, unknown>, headers: Record<string, unknown> }> {
   const res = await request(`${on.url}${path}`, { dispatcher: kit.agent })

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { DEV_IDS, startEmulator, type RunningEmulator } from '../../src/emulator'
-import { MsalKit, jwtClaims, jwtHeader } from '../helpers/msal-clients'
+import { DEV_IDS, type RunningEmulator } from '../../src/emulator'
+import { MsalKit, jwtClaims, jwtHeader, startEmulatorWithKit } from '../helpers/msal-clients'
 
 const GATEWAY_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`
 const ITEMS_READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
@@ -12,14 +12,7 @@ const FIXTURES = resolve(__dirname, '..', 'fixtures', 'entra')
 let emulator: RunningEmulator
 let kit: MsalKit
 
-t.before(async () => {
-  emulator = await startEmulator()
-  kit = new MsalKit(emulator)
-})
-t.teardown(async () => {
-  await kit.close()
-  await emulator.close()
-})
+t.before(async () => { ({ emulator, kit } = await startEmulatorWithKit(t)) })
 
 async function postToken (form: Record<string, string>, headers: Record<string, string> = {}, tenant: string = DEV_IDS.tenantId): Promise<{ status: number, body: Record<string, unknown>, headers: Record<string, unknown> }> {
   const res = await request(`${emulator.url}/${tenant}/oauth2/v2.0/token`, {

@@ -2,6 +2,7 @@ import { ConfidentialClientApplication, PublicClientApplication, type Authentica
 import type { Agent } from 'undici'
 import { createMsalNetworkClient } from '../../src/acquisition/msal-network-client'
 import { DEV_IDS } from '../../src/emulator/default-seed'
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from '../../src/emulator/start'
 import { createHttpsAgent } from '../../src/net/https-agent'
 
 /** The parts of a running emulator msal-node needs (RunningEmulator fits). */
@@ -83,4 +84,15 @@ export function jwtClaims (token: string): Record<string, unknown> {
 
 export function jwtHeader (token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+}
+
+/** An emulator and a kit for it, both closed when the test `t` ends. */
+export async function startEmulatorWithKit (t: { teardown: (fn: () => Promise<void>) => void }, options: EmulatorOptions = {}): Promise<{ emulator: RunningEmulator, kit: MsalKit }> {
+  const emulator = await startEmulator(options)
+  const kit = new MsalKit(emulator)
+  t.teardown(async () => {
+    await kit.close()
+    await emulator.close()
+  })
+  return { emulator, kit }
 }

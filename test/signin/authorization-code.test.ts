@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { ConfidentialClientApplication, PublicClientApplication } from '@azure/msal-node'
-import { DEV_IDS, defaultSeed, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
-import { MsalKit, jwtClaims } from '../helpers/msal-clients'
+import { DEV_IDS, defaultSeed, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
+import { MsalKit, jwtClaims, startEmulatorWithKit } from '../helpers/msal-clients'
 import { SignInDriver } from '../helpers/sign-in-driver'
 
 const GATEWAY_SCOPE = `${DEV_IDS.gateway.identifierUri}/${DEV_IDS.gateway.scope}`
@@ -28,14 +28,7 @@ function seed (): EmulatorSeed {
 let emulator: RunningEmulator
 let kit: MsalKit
 
-t.before(async () => {
-  emulator = await startEmulator({ seed: seed() })
-  kit = new MsalKit(emulator)
-})
-t.teardown(async () => {
-  await kit.close()
-  await emulator.close()
-})
+t.before(async () => { ({ emulator, kit } = await startEmulatorWithKit(t, { seed: seed() })) })
 
 function pkce (): { verifier: string, challenge: string } {
   const verifier = randomBytes(32).toString('base64url')

@@ -2,10 +2,10 @@ import t from 'tap'
 import { OnBehalfOfCredential } from '@azure/identity'
 import { PublicClientApplication } from '@azure/msal-node'
 import { request } from 'undici'
-import { DEV_IDS, defaultSeed, parseSeed, startEmulator, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
+import { DEV_IDS, defaultSeed, parseSeed, type EmulatorSeed, type RunningEmulator } from '../../src/emulator'
 import { identityHttpClient } from '../helpers/identity-http-client'
 import { interactiveSignIn, pkce, rejection } from '../helpers/interactive'
-import { MsalKit, jwtClaims } from '../helpers/msal-clients'
+import { MsalKit, jwtClaims, startEmulatorWithKit } from '../helpers/msal-clients'
 import { SignInDriver } from '../helpers/sign-in-driver'
 
 const GATEWAY = DEV_IDS.gateway
@@ -48,14 +48,7 @@ function seed (): EmulatorSeed {
 let emulator: RunningEmulator
 let kit: MsalKit
 
-t.before(async () => {
-  emulator = await startEmulator({ seed: seed() })
-  kit = new MsalKit(emulator)
-})
-t.teardown(async () => {
-  await kit.close()
-  await emulator.close()
-})
+t.before(async () => { ({ emulator, kit } = await startEmulatorWithKit(t, { seed: seed() })) })
 
 interface Answer { status: number, body: any }
 
