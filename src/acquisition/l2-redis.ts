@@ -71,39 +71,41 @@ export class L2Redis {
   }
 
   async get (key: CacheKey): Promise<CacheEntry | undefined> {
-    const stored = await this.command(async (c) => await c.get(this.valueKey(key)))
-    return stored === undefined || stored === null ? undefined : this.open(key, stored)
+    const valueKey = this.valueKey(key)
+    const stored = await this.command((c) => c.get(valueKey))
+    return stored === undefined || stored === null ? undefined : this.open(valueKey, stored)
   }
 
   /** The value and whether a lock is held on it, in one round trip (both keys share a slot). */
   async peek (key: CacheKey): Promise<{ entry: CacheEntry | undefined, locked: boolean } | undefined> {
-    const found = await this.command(async (c) => await c.mget(this.valueKey(key), this.lockKey(key)))
+    const valueKey = this.valueKey(key)
+    const found = await this.command((c) => c.mget(valueKey, this.lockKey(key)))
     if (found === undefined) return undefined
     const [stored, lock] = found
-    return { entry: stored == null ? undefined : this.open(key, stored), locked: lock != null }
+    return { entry: stored == null ? undefined : this.open(valueKey, stored), locked: lock != null }
   }
 
   async set (key: CacheKey, entry: CacheEntry, now = Date.now()): Promise<void> {
     const ttl = Math.floor(entry.expiresAt - now)
     if (ttl <= 0) return
     const sealed = this.cipher.encrypt(JSON.stringify(entry), this.valueKey(key))
-    await this.command(async (c) => await c.set(this.valueKey(key), sealed, 'PX', ttl))
+    await this.command((c) => c.set(this.valueKey(key), sealed, 'PX', ttl))
   }
 
   async delete (key: CacheKey): Promise<void> {
-    await this.command(async (c) => await c.del(this.valueKey(key)))
+    await this.command((c) => c.del(this.valueKey(key)))
   }
 
   /** SET NX PX: the lock's token when this caller holds it, 'held' when another does, undefined when Redis did not answer. */
   async tryLock (key: CacheKey, ms: number): Promise<string | 'held' | undefined> {
     const token = randomBytes(12).toString('hex')
-    const answer = await this.command(async (c) => await c.set(this.lockKey(key), token, 'PX', ms, 'NX'))
+    const answer = await this.command((c) => c.set(this.lockKey(key), token, 'PX', ms, 'NX'))
     if (answer === undefined) return undefined
     return answer === 'OK' ? token : 'held'
   }
 
   async unlock (key: CacheKey, token: string): Promise<void> {
-    await this.command(async (c) => await c.eval(UNLOCK, 1, this.lockKey(key), token))
+    await this.command((c) => c.eval(UNLOCK, 1, this.lockKey(key), token))
   }
 
   /** Resolves true once connected, false after `timeoutMs` (the gateway starts either way). */
@@ -131,9 +133,10 @@ export class L2Redis {
     }
   }
 
-  private open (key: CacheKey, stored: string): CacheEntry | undefined {
+  /** `valueKey` is the associated data: a value copied under another key does not decrypt. */
+  private open (valueKey: string, stored: string): CacheEntry | undefined {
     try {
-      const entry: unknown = JSON.parse(this.cipher.decrypt(stored, this.valueKey(key)))
+      const entry: unknown = JSON.parse(this.cipher.decrypt(stored, valueKey))
       if (isCacheEntry(entry)) return entry
     } catch (err) {
       if (!(err instanceof CacheDecryptError) && !(err instanceof SyntaxError)) throw err
