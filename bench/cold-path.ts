@@ -8,9 +8,16 @@
  * Then 50 new users at once against a gateway started a moment before, with default overload
  * settings: how many got 503 `overloaded`.
  *
- *   npm run bench:cold-path [-- --rounds 5 --users 200 --in-flight 10 --profile]
+ *   npm run bench:cold-path [-- --rounds 5 --users 200 --in-flight 10 --profile --breakdown --breakdown-rounds 7
+ *                             --placement alone|shared --warm-users 200]
  *
- * --profile: one more round of new users under the V8 CPU profiler in the gateway's process.
+ * --profile: one more round of new users, then the same users again, under the V8 CPU profiler in
+ * the gateway's process, and what the first requests spend beyond the cached ones.
+ * --breakdown: then the OBO leg alone, case by case, in this process (bench/lib/obo-breakdown.ts),
+ * and with --profile too, msal-node's OBO under the profiler at a 50 µs interval.
+ * --placement: `alone` (default) runs the process being measured alone on SUT_CPU; `shared` is
+ * how the first runs placed everything (see alone() below). --warm-users: new users sent through
+ * the gateway, and bare POSTs, before the measured rounds (default: --users).
  */
 import { createPublicKey, randomUUID, verify } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -21,15 +28,19 @@ import { request, type Dispatcher } from 'undici'
 import { DEV_IDS } from '../src/emulator'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { profiled, startNodeServer, type NodeServer } from './lib/children'
-import { printSummary, summariseProfile } from './lib/profile'
-import { cpuSeconds, LOAD_CPU } from './lib/cpu'
+import { printDifference, printSummary, summariseProfile } from './lib/profile'
+import { cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { median } from './lib/report'
+import { oboBreakdown } from './lib/obo-breakdown'
 import { formatRatios, loadLine, roundRatios } from './lib/rounds'
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, users: { type: 'string', default: '200' }, 'in-flight': { type: 'string', default: '10' }, profile: { type: 'boolean', default: false } } })
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, users: { type: 'string', default: '200' }, 'in-flight': { type: 'string', default: '10' }, profile: { type: 'boolean', default: false }, breakdown: { type: 'boolean', default: false }, 'breakdown-rounds': { type: 'string' }, placement: { type: 'string', default: 'alone' }, 'warm-users': { type: 'string' } } })
 const ROUNDS = Number(args.rounds)
 const USERS = Number(args.users)
 const IN_FLIGHT = Number(args['in-flight'])
+const WARM_USERS = Number(args['warm-users'] ?? args.users)
+if (args.placement !== 'alone' && args.placement !== 'shared') throw new Error('--placement is alone or shared')
+const PLACEMENT: 'alone' | 'shared' = args.placement
 const BURST = 50
 
 interface EmulatorInfo { url: string, host: string, caFile: string, caPem: string, tokens: string[] }
@@ -49,6 +60,28 @@ function gatewayConfig (emulator: EmulatorInfo, upstream: string): string {
   })
 }
 
+/**
+ * Runs `during` with process `pid` alone on SUT_CPU (--placement alone): the gateway while its
+ * requests are measured, this process while the baseline is. Everything else — the emulator, the
+ * upstream, the driver sending load — stays on LOAD_CPU. With --placement shared (the first runs'
+ * method) nothing moves: the gateway shares LOAD_CPU with the emulator, whose ~2 ms of work per
+ * OBO then runs between the gateway's, while the driver measuring the baseline has a core of its own.
+ */
+async function alone<T> (pid: number, during: () => Promise<T>): Promise<T> {
+  if (PLACEMENT === 'shared') return await during()
+  pin(pid, SUT_CPU)
+  try {
+    return await during()
+  } finally {
+    pin(pid, LOAD_CPU)
+  }
+}
+
+function placementLine (): string {
+  if (PLACEMENT === 'shared') return `placement shared (gateway, emulator and upstream on CPU ${LOAD_CPU}, the driver anywhere)`
+  return pinning ? `placement alone (the process measured alone on CPU ${SUT_CPU}, the emulator, upstream and load on CPU ${LOAD_CPU})` : 'placement alone requested, but taskset does not work here: nothing pinned'
+}
+
 async function throughGateway (gateway: string, token: string): Promise<number> {
   const res = await request(`${gateway}/api/small`, { headers: { authorization: `Bearer ${token}` } })
   await res.body.dump()
@@ -57,7 +90,8 @@ async function throughGateway (gateway: string, token: string): Promise<number> 
 
 async function main (): Promise<void> {
   const infoFile = join(mkdtempSync(join(tmpdir(), 'obo-cold-')), 'emulator.json')
-  const needed = USERS * (ROUNDS + (args.profile ? 1 : 0)) + BURST + 1
+  const needed = USERS * (ROUNDS + (args.profile ? 1 : 0) + (args.breakdown ? 1 : 0)) + WARM_USERS + BURST
+  if (PLACEMENT === 'alone') pin(process.pid, LOAD_CPU)
   const emulatorProc = await startNodeServer('emulator', 'emulator', [infoFile, String(needed)], LOAD_CPU)
   const servers: NodeServer[] = [emulatorProc]
   try {
@@ -72,33 +106,39 @@ async function main (): Promise<void> {
     const publicKey = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' })
     const tokenUrl = `${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/token`
     // The form msal-node posts for OBO with a client secret.
-    const bare = async (token: string): Promise<void> => {
-      const dot = token.lastIndexOf('.')
-      if (!verify('sha256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
+    const bareForm = (token: string): string => new URLSearchParams({
+      client_id: DEV_IDS.gateway.clientId,
+      scope: `${DEV_IDS.sampleApi.identifierUri}/Items.Read openid profile offline_access`,
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      client_info: '1',
+      requested_token_use: 'on_behalf_of',
+      assertion: token,
+      client_secret: DEV_IDS.gateway.secret
+    }).toString()
+    const barePost = async (token: string, dispatcher: Dispatcher): Promise<void> => {
       const res = await request(tokenUrl, {
         method: 'POST',
-        dispatcher: agent,
+        dispatcher,
         headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', 'client-request-id': randomUUID() },
-        body: new URLSearchParams({
-          client_id: DEV_IDS.gateway.clientId,
-          scope: `${DEV_IDS.sampleApi.identifierUri}/Items.Read openid profile offline_access`,
-          grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-          client_info: '1',
-          requested_token_use: 'on_behalf_of',
-          assertion: token,
-          client_secret: DEV_IDS.gateway.secret
-        }).toString()
+        body: bareForm(token)
       })
       const body = await res.body.json() as { access_token?: string }
       if (res.statusCode !== 200 || typeof body.access_token !== 'string') throw new Error(`token POST: ${res.statusCode}`)
     }
+    const bare = async (token: string): Promise<void> => {
+      const dot = token.lastIndexOf('.')
+      if (!verify('sha256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
+      await barePost(token, agent)
+    }
 
-    // Warm-up, not measured: one user through the gateway, a few bare POSTs.
-    const warm = emulator.tokens.pop()!
-    if (await throughGateway(gateway.url, warm) !== 200) throw new Error('the gateway did not answer 200')
-    for (let i = 0; i < 20; i++) await bare(warm)
+    // Warm-up, not measured, as long for both sides: msal-node's code takes a few hundred calls to
+    // be optimised (the first 200 OBO calls cost about twice what later ones do), and a running
+    // gateway has long passed that.
+    const warm = emulator.tokens.splice(0, WARM_USERS)
+    await alone(gateway.pid, async () => { await pool(warm, IN_FLIGHT, async (t) => { if (await throughGateway(gateway.url, t) !== 200) throw new Error('the gateway did not answer 200') }) })
+    await alone(process.pid, async () => { await pool(warm, IN_FLIGHT, bare) })
 
-    console.log(`node ${process.version}; ${ROUNDS} interleaved rounds of ${USERS} new users, ${IN_FLIGHT} in flight; gateway, emulator and upstream each in a process of its own; ${loadLine()} at start`)
+    console.log(`node ${process.version}; ${ROUNDS} interleaved rounds of ${USERS} new users, ${IN_FLIGHT} in flight; gateway, emulator and upstream each in a process of its own; ${placementLine()}; ${WARM_USERS} users of warm-up on each side; ${loadLine()} at start`)
     console.log('\n| round | gateway CPU, first request | gateway CPU, same users again (cached) | emulator CPU per OBO | bare POST + verify (this process) | emulator CPU per bare POST | first ÷ bare | first − cached |')
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
     const first: number[] = []
@@ -109,16 +149,16 @@ async function main (): Promise<void> {
       const failures: number[] = []
       let g0 = cpuSeconds(gateway.pid)
       let e0 = cpuSeconds(emulatorProc.pid)
-      await pool(tokens, IN_FLIGHT, async (t) => { const status = await throughGateway(gateway.url, t); if (status !== 200) failures.push(status) })
+      await alone(gateway.pid, async () => { await pool(tokens, IN_FLIGHT, async (t) => { const status = await throughGateway(gateway.url, t); if (status !== 200) failures.push(status) }) })
       const firstUs = (cpuSeconds(gateway.pid) - g0) * 1e6 / USERS
       const emulatorObo = (cpuSeconds(emulatorProc.pid) - e0) * 1e6 / USERS
       g0 = cpuSeconds(gateway.pid)
-      await pool(tokens, IN_FLIGHT, async (t) => { const status = await throughGateway(gateway.url, t); if (status !== 200) failures.push(status) })
+      await alone(gateway.pid, async () => { await pool(tokens, IN_FLIGHT, async (t) => { const status = await throughGateway(gateway.url, t); if (status !== 200) failures.push(status) }) })
       const cachedUs = (cpuSeconds(gateway.pid) - g0) * 1e6 / USERS
       if (failures.length > 0) throw new Error(`round ${round}: ${failures.length} answers were not 200 (${[...new Set(failures)].join(', ')})`)
       e0 = cpuSeconds(emulatorProc.pid)
       const c0 = process.cpuUsage()
-      await pool(tokens, IN_FLIGHT, bare)
+      await alone(process.pid, async () => { await pool(tokens, IN_FLIGHT, bare) })
       const c = process.cpuUsage(c0)
       const bareUs = (c.user + c.system) / USERS
       const emulatorBare = (cpuSeconds(emulatorProc.pid) - e0) * 1e6 / USERS
@@ -133,10 +173,26 @@ async function main (): Promise<void> {
 
     if (args.profile) {
       const tokens = emulator.tokens.splice(0, USERS)
-      const file = join(tmpdir(), `cold-path-gateway-${process.pid}.cpuprofile`)
-      await profiled(gateway, 'cpu', file, async () => { await pool(tokens, IN_FLIGHT, async (t) => { await throughGateway(gateway.url, t) }) })
-      console.log(`\n### The gateway's CPU profile over ${USERS} first requests (${file})`)
-      printSummary(summariseProfile('gateway, first requests', file, USERS))
+      const files = { first: join(tmpdir(), `cold-path-gateway-${process.pid}.cpuprofile`), cached: join(tmpdir(), `cold-path-gateway-cached-${process.pid}.cpuprofile`) }
+      const gc: string[] = []
+      for (const phase of ['first', 'cached'] as const) {
+        const stats = await alone(gateway.pid, async () => await profiled(gateway, 'cpu', files[phase], async () => { await pool(tokens, IN_FLIGHT, async (t) => { await throughGateway(gateway.url, t) }) }))
+        gc.push(`${phase}: ${Object.entries(stats).map(([kind, { count, ms }]) => `${kind} ${count}× ${(ms * 1000 / USERS).toFixed(0)} µs per request`).join(', ')}`)
+      }
+      console.log(`\ngarbage collection in the gateway while profiling, ${gc.join('; ')}`)
+      console.log(`\n### The gateway's CPU profile over ${USERS} first requests (${files.first})`)
+      const firstProfile = summariseProfile('gateway, first requests', files.first, USERS, ['@azure/msal-node'])
+      printSummary(firstProfile, 30)
+      printDifference(firstProfile, summariseProfile('the same users again (cached)', files.cached, USERS, ['@azure/msal-node']))
+    }
+
+    if (args.breakdown) {
+      const profileTo = args.profile ? join(tmpdir(), `cold-path-obo-${process.pid}.cpuprofile`) : undefined
+      await alone(process.pid, async () => await oboBreakdown({ rawConfig: gatewayConfig(emulator, upstream.url), caPem: emulator.caPem, publicKey, tokens: emulator.tokens.splice(0, USERS), rounds: Number(args['breakdown-rounds'] ?? args.rounds), inFlight: IN_FLIGHT, barePost, bareForm, profileTo, pool }))
+      if (profileTo !== undefined) {
+        console.log(`\n### This process's CPU profile over ${USERS} msal-node OBO calls + removeAccount, 50 µs sampling (${profileTo})`)
+        printSummary(summariseProfile('msal-node OBO', profileTo, USERS, ['@azure/msal-node', 'undici']), 45)
+      }
     }
 
     // A gateway started a moment before, default overload settings, 50 new users at once.

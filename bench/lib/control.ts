@@ -68,3 +68,21 @@ export function serveControl (server: Listening): void {
   })
   send({ port: server.port })
 }
+
+/**
+ * The CPU profiler in this very process (a driver profiling its own work), at `intervalUs`. Started
+ * and stopped (the returned function writes the profile to `to`) from this module, so that
+ * summariseProfile counts the profiler's own work, serialising the profile included, apart.
+ */
+export async function startOwnCpuProfile (intervalUs: number): Promise<(to: string) => Promise<void>> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
+  await session.post('Profiler.start')
+  return async (to) => {
+    const { profile } = await session.post('Profiler.stop')
+    writeFileSync(to, JSON.stringify(profile))
+    session.disconnect()
+  }
+}

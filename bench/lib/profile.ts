@@ -20,8 +20,11 @@ export interface ProfileSummary {
   callers: Map<string, Map<string, number>>
 }
 
-/** Per request: self time by function and by where the code lives, inclusive time of project code, callers. */
-export function summariseProfile (name: string, file: string, requests: number): ProfileSummary {
+/**
+ * Per request: self time by function and by where the code lives, inclusive time of project code
+ * (and of the `inclusiveAreas` packages, e.g. '@azure/msal-node'), callers.
+ */
+export function summariseProfile (name: string, file: string, requests: number, inclusiveAreas: string[] = []): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
@@ -51,7 +54,8 @@ export function summariseProfile (name: string, file: string, requests: number):
     const seen = new Set<string>()
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)!.callFrame
-      if (areaOf(frame) !== PROJECT) continue
+      const area = areaOf(frame)
+      if (area !== PROJECT && !inclusiveAreas.includes(area)) continue
       const k = frameKey(frame)
       if (seen.has(k)) continue
       seen.add(k)
@@ -64,15 +68,15 @@ export function summariseProfile (name: string, file: string, requests: number):
 const top = (map: Map<string, number>, n: number): Array<[string, number]> => [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
 const us = (value: number): string => `${value.toFixed(1).padStart(6)} µs`
 
-export function printSummary (s: ProfileSummary): void {
+export function printSummary (s: ProfileSummary, inclusiveTop = 20): void {
   const share = (value: number): string => `${((value / s.busyUsPerRequest) * 100).toFixed(1).padStart(5)}%`
   console.log('self time by area, per request (top 10):')
   for (const [area, value] of top(s.area, 10)) console.log(`  ${us(value)} ${share(value)}  ${area}`)
   console.log('top 25 functions by self time, per request:')
   for (const [key, value] of top(s.self, 25)) console.log(`  ${us(value)} ${share(value)}  ${key}`)
   if (s.inclusive.size > 0) {
-    console.log('project code by inclusive time, per request (top 20):')
-    for (const [key, value] of top(s.inclusive, 20)) console.log(`  ${us(value)} ${share(value)}  ${key}`)
+    console.log(`inclusive time, per request (top ${inclusiveTop}):`)
+    for (const [key, value] of top(s.inclusive, inclusiveTop)) console.log(`  ${us(value)} ${share(value)}  ${key}`)
   }
 }
 
