@@ -2,11 +2,18 @@
  * Latency the gateway adds (issue #15): p50/p99 of small-JSON requests at a fixed rate — half of
  * what reply-from sustains here, measured first in the same run — through the gateway, through a
  * plain @fastify/reply-from proxy and to the upstream directly. Open loop: requests leave on a
- * schedule whatever the answers do, and each latency counts from its scheduled time, so a stall
- * shows up in the percentiles instead of slowing the load down. Microsecond resolution.
+ * timer-kept schedule whatever the answers do, and each latency counts from its scheduled time, so a
+ * stall shows up in the percentiles instead of slowing the load down. Microsecond resolution.
  * Interleaved rounds, every round printed; added = gateway − direct of the same round.
  *
- *   npm run bench:latency [-- --rounds 5 --seconds 10]
+ *   npm run bench:latency [-- --rounds 5 --seconds 10 --rate 2000]
+ *
+ * Processes and cores (the machine has 2), as in bench:proxy: this process (the load generator and
+ * the emulator, idle once the gateway's caches are warm) and the upstream stay on CPU 0; the proxy
+ * under test, and only it, is moved to CPU 1 while it is measured. The upstream stays on CPU 0 in
+ * the direct case too, so that it runs under the same conditions in all three cases and the
+ * difference is the hop alone. Each round also prints what stalled each process meanwhile: how late
+ * the driver sent, and every process's event-loop delay and GC pauses (bench/lib/loop-watch.ts).
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,60 +22,93 @@ import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
-import { startNodeServer, type NodeServer } from './lib/children'
-import { LOAD_CPU } from './lib/cpu'
+import { startNodeServer, watched, type NodeServer } from './lib/children'
+import { coreSeconds, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { check, load } from './lib/load'
+import { watchLoop, type LoopStats } from './lib/loop-watch'
+import { openLoop, type OpenLoopResult } from './lib/open-loop'
 import { PAYLOADS } from './lib/payloads'
 import { median } from './lib/report'
 import { loadLine } from './lib/rounds'
 import { SeedClients } from './lib/sign-in'
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' } } })
+// --rate fixes the rate instead of measuring reply-from's saturation: on a shared machine that
+// saturation moves with the other work, and two runs are only comparable at one rate.
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' }, rate: { type: 'string' } } })
 const ROUNDS = Number(args.rounds)
 const SECONDS = Number(args.seconds)
+const WARMUP_SECONDS = 1
 const SMALL = PAYLOADS[0]!
 
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+interface Window extends OpenLoopResult {
+  driver: LoopStats
+  upstream: LoopStats
+  /** The proxy under test; none in the direct case. */
+  proxy?: LoopStats
+  /** CPU µs per request of the proxy, alone on SUT_CPU, and its share of that core. */
+  cpu?: { usPerRequest: number, share: number }
+  /** Shares of CPU 0 the driver and the upstream used. */
+  load: { driver: number, upstream: number }
+  /** Shares of each core taken by processes not this run's, and by the hypervisor (steal). */
+  others: { load: number, sut: number, stealLoad: number, stealSut: number }
 }
 
-/** `rate` requests a second for `seconds`, on schedule; latencies in µs from each scheduled time. */
-async function fixedRate (url: string, token: string, rate: number, seconds: number): Promise<{ p50: number, p99: number, late: number }> {
-  const origin = new URL(url)
-  const pool = new Pool(origin.origin, { connections: 256, pipelining: 1 })
-  const latencies: number[] = []
-  const pending: Array<Promise<void>> = []
-  const start = process.hrtime.bigint()
-  const total = Math.round(rate * seconds)
-  const intervalNs = 1e9 / rate
-  let sent = 0
-  let failures = 0
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const elapsed = Number(process.hrtime.bigint() - start)
-      while (sent < total && sent * intervalNs <= elapsed) {
-        const scheduled = start + BigInt(Math.round(sent * intervalNs))
-        sent++
-        pending.push(pool.request({ path: SMALL.path, method: 'GET', headers: { authorization: `Bearer ${token}` } }).then(async (res) => {
-          await res.body.dump()
-          if (res.statusCode !== 200) failures++
-          latencies.push(Number(process.hrtime.bigint() - scheduled) / 1000)
-        }, () => { failures++ }))
-      }
-      if (sent < total) setImmediate(tick)
-      else resolve()
-    }
-    tick()
-  })
-  await Promise.all(pending)
-  await pool.close()
-  if (failures > 0) throw new Error(`${url}: ${failures} failed requests`)
-  latencies.sort((a, b) => a - b)
-  // Requests whose latency exceeded one second: the rate was more than the target could take.
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), late: latencies.filter((l) => l > 1e6).length }
+/** Runs `during` with `server` alone on the core under test. */
+async function alone<T> (server: NodeServer, during: () => Promise<T>): Promise<T> {
+  pin(server.pid, SUT_CPU)
+  try {
+    return await during()
+  } finally {
+    pin(server.pid, LOAD_CPU)
+  }
 }
+
+/** CPU seconds of this run's processes: the driver, and each server. */
+function ours (servers: NodeServer[]): { driver: number, each: Map<NodeServer, number> } {
+  const { user, system } = process.cpuUsage()
+  return { driver: (user + system) / 1e6, each: new Map(servers.map((s) => [s, cpuSeconds(s.pid)])) }
+}
+
+/**
+ * A warm-up and a measured window at `rate` against `url`, one connection pool for both, with the
+ * event loops of the driver, the upstream and the proxy watched, and the cores' use read around it.
+ */
+async function measure (url: string, token: string, rate: number, servers: NodeServer[], upstream: NodeServer, proxy: NodeServer | undefined): Promise<Window> {
+  const pool = new Pool(url, { connections: 256, pipelining: 1 })
+  const headers = { authorization: `Bearer ${token}` }
+  try {
+    await openLoop(pool, SMALL.path, headers, rate, WARMUP_SECONDS)
+    const before = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU), wall: process.hrtime.bigint() }
+    const stopDriver = watchLoop()
+    const run = async (): Promise<OpenLoopResult> => await openLoop(pool, SMALL.path, headers, rate, SECONDS)
+    const { result: inner, loop: upstreamLoop } = await watched(upstream, async () => proxy === undefined ? { result: await run(), loop: undefined } : await watched(proxy, run))
+    const driver = stopDriver()
+    const wall = Number(process.hrtime.bigint() - before.wall) / 1e9
+    const after = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU) }
+    const used = (s: NodeServer): number => after.ours.each.get(s)! - before.ours.each.get(s)!
+    const onLoad = after.ours.driver - before.ours.driver + servers.filter((s) => s !== proxy).reduce((sum, s) => sum + used(s), 0)
+    const onSut = proxy === undefined ? 0 : used(proxy)
+    const others = {
+      load: Math.max(0, after.load.busy - before.load.busy - onLoad) / wall,
+      sut: Math.max(0, after.sut.busy - before.sut.busy - onSut) / wall,
+      stealLoad: (after.load.steal - before.load.steal) / wall,
+      stealSut: (after.sut.steal - before.sut.steal) / wall
+    }
+    const load = { driver: (after.ours.driver - before.ours.driver) / wall, upstream: used(upstream) / wall }
+    const window = { ...inner.result, driver, upstream: upstreamLoop, load, others }
+    if (proxy === undefined) return window
+    return { ...window, proxy: inner.loop, cpu: { usPerRequest: onSut * 1e6 / Math.round(rate * SECONDS), share: onSut / wall } }
+  } finally {
+    await pool.close()
+  }
+}
+
+const ms = (v: number): string => v.toFixed(2)
+const pct = (share: number): string => `${(share * 100).toFixed(0)}%`
+const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms`
 
 async function main (): Promise<void> {
+  pin(process.pid, LOAD_CPU)
   const emulator = await startEmulator({ dataDir: mkdtempSync(join(tmpdir(), 'obo-bench-')) })
   const clients = new SeedClients(emulator)
   const servers: NodeServer[] = []
@@ -83,31 +123,65 @@ async function main (): Promise<void> {
     const gateway = await startNodeServer('gateway', 'gateway', [config], LOAD_CPU)
     const plain = await startNodeServer('reply-from', 'reply-from', [upstream.url], LOAD_CPU)
     servers.push(gateway, plain)
-    const targets: Array<[string, string]> = [['direct', upstream.url], ['reply-from', plain.url], ['gateway', gateway.url]]
-    for (const [, url] of targets) await check(url, SMALL, token)
+    const targets: Array<{ name: 'direct' | 'reply-from' | 'gateway', url: string, proxy?: NodeServer }> = [
+      { name: 'direct', url: upstream.url },
+      { name: 'reply-from', url: plain.url, proxy: plain },
+      { name: 'gateway', url: gateway.url, proxy: gateway }
+    ]
+    for (const { url } of targets) await check(url, SMALL, token)
 
-    await load(plain.url, SMALL, token, 2)
-    const saturation = await load(plain.url, SMALL, token, 5)
-    const rate = Math.max(10, Math.round(saturation.requests.total / saturation.duration / 2))
-    console.log(`node ${process.version}; reply-from saturates at ${Math.round(saturation.requests.total / saturation.duration)} req/s (autocannon, 50 connections, 5 s); fixed rate ${rate} req/s, ${SECONDS} s per target, ${ROUNDS} interleaved rounds, small JSON; ${loadLine()} at start`)
+    let rate = Number(args.rate ?? 0)
+    let origin = 'given with --rate'
+    if (rate === 0) {
+      const saturation = await alone(plain, async () => {
+        await load(plain.url, SMALL, token, 2)
+        return await load(plain.url, SMALL, token, 5)
+      })
+      const saturated = Math.round(saturation.requests.total / saturation.duration)
+      rate = Math.max(10, Math.round(saturated / 2))
+      origin = `half of reply-from's ${saturated} req/s saturation (autocannon, 50 connections, 5 s, reply-from alone on its core)`
+    }
+    console.log(`node ${process.version}; ${pinning ? `pinning on: the proxy under test alone on CPU ${SUT_CPU} while measured; this driver (load generator, emulator) and the upstream on CPU ${LOAD_CPU}, the upstream also in the direct case` : 'pinning off (no taskset)'}; ` +
+      `fixed rate ${rate} req/s (${origin}), timer-driven, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per target, ${ROUNDS} interleaved rounds, small JSON; ${loadLine()} at start`)
+    const rounds: Array<Record<string, Window>> = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      const r: Record<string, Window> = {}
+      for (const target of targets) {
+        const { proxy } = target
+        r[target.name] = proxy === undefined
+          ? await measure(target.url, token, rate, servers, upstream, undefined)
+          : await alone(proxy, async () => await measure(target.url, token, rate, servers, upstream, proxy))
+      }
+      rounds.push(r)
+      console.error(`round ${round} done; ${loadLine()}`)
+    }
+
     console.log('\n| round | direct p50 / p99 | reply-from p50 / p99 | gateway p50 / p99 | gateway added p50 / p99 | reply-from added p50 / p99 |')
     console.log('|---:|---:|---:|---:|---:|---:|')
-    const addedP99: number[] = []
     const addedP50: number[] = []
-    for (let round = 1; round <= ROUNDS; round++) {
-      const r: Record<string, { p50: number, p99: number, late: number }> = {}
-      for (const [name, url] of targets) {
-        await fixedRate(url, token, rate, 1)
-        r[name] = await fixedRate(url, token, rate, SECONDS)
-      }
-      const ms = (us: number): string => (us / 1000).toFixed(2)
-      const { direct, gateway: g, 'reply-from': p } = r as Record<'direct' | 'gateway' | 'reply-from', { p50: number, p99: number, late: number }>
-      addedP50.push(g.p50 - direct.p50)
-      addedP99.push(g.p99 - direct.p99)
-      const late = Object.entries(r).filter(([, v]) => v.late > 0).map(([k, v]) => `${k} ${v.late} over 1 s`).join(', ')
-      console.log(`| ${round} | ${ms(direct.p50)} / ${ms(direct.p99)} ms | ${ms(p.p50)} / ${ms(p.p99)} ms | ${ms(g.p50)} / ${ms(g.p99)} ms | ${ms(g.p50 - direct.p50)} / ${ms(g.p99 - direct.p99)} ms | ${ms(p.p50 - direct.p50)} / ${ms(p.p99 - direct.p99)} ms |${late === '' ? '' : ` ${late}`}`)
+    const addedP99: number[] = []
+    const plainP99: number[] = []
+    for (const [index, r] of rounds.entries()) {
+      const { direct, gateway: g, 'reply-from': p } = r as Record<'direct' | 'gateway' | 'reply-from', Window>
+      addedP50.push(g.latency.p50 - direct.latency.p50)
+      addedP99.push(g.latency.p99 - direct.latency.p99)
+      plainP99.push(p.latency.p99 - direct.latency.p99)
+      const over = Object.entries(r).filter(([, w]) => w.overOneSecond > 0).map(([k, w]) => `${k} ${w.overOneSecond} over 1 s`).join(', ')
+      const pair = (w: Window): string => `${ms(w.latency.p50)} / ${ms(w.latency.p99)} ms`
+      console.log(`| ${index + 1} | ${pair(direct)} | ${pair(p)} | ${pair(g)} | ${ms(g.latency.p50 - direct.latency.p50)} / ${ms(g.latency.p99 - direct.latency.p99)} ms | ` +
+        `${ms(p.latency.p50 - direct.latency.p50)} / ${ms(p.latency.p99 - direct.latency.p99)} ms |${over === '' ? '' : ` ${over}`}`)
     }
-    console.log(`\ngateway added, medians of the rounds: p50 ${(median(addedP50) / 1000).toFixed(2)} ms, p99 ${(median(addedP99) / 1000).toFixed(2)} ms (goal p99 ≤ 2 ms); ${loadLine()} at end`)
+    console.log(`\ngateway added, medians of the rounds: p50 ${ms(median(addedP50))} ms, p99 ${ms(median(addedP99))} ms (goal p99 ≤ 2 ms); reply-from added p99 median ${ms(median(plainP99))} ms; ${loadLine()} at end`)
+
+    console.log(`\nWhat each window was made of: worst latency; how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) and the hypervisor (steal) took.\n`)
+    console.log(`| round | target | latency max | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | steal on CPU ${LOAD_CPU} / ${SUT_CPU} |`)
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for (const [index, r] of rounds.entries()) {
+      for (const [name, w] of Object.entries(r)) {
+        console.log(`| ${index + 1} | ${name} | ${ms(w.latency.max)} ms | ${ms(w.lateness.p99)} / ${ms(w.lateness.max)} ms | ${stalls(w.driver)} | ${stalls(w.upstream)} | ` +
+          `${w.proxy === undefined ? '–' : stalls(w.proxy)} | ${pct(w.load.driver)} / ${pct(w.load.upstream)} | ${w.cpu === undefined ? '–' : `${w.cpu.usPerRequest.toFixed(0)} µs, ${pct(w.cpu.share)}`} | ${pct(w.others.load)} / ${pct(w.others.sut)} | ${pct(w.others.stealLoad)} / ${pct(w.others.stealSut)} |`)
+      }
+    }
   } finally {
     for (const server of servers.reverse()) await server.stop()
     await clients.close()

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { ChildReport, ControlMessage, GcStats, ProfileKind } from './control'
+import type { LoopStats } from './loop-watch'
 import { onCpu } from './cpu'
 import { HOST } from './servers'
 
@@ -70,4 +71,12 @@ export async function profiled (server: NodeServer, kind: ProfileKind, to: strin
   await during()
   const reply = await ask(server, { stop: kind, to }, (r) => typeof r === 'object' && 'gc' in r)
   return (reply as { gc: GcStats }).gc
+}
+
+/** Runs `during` while the server's process watches its own event loop; returns what stalled it. */
+export async function watched<T> (server: NodeServer, during: () => Promise<T>): Promise<{ result: T, loop: LoopStats }> {
+  await ask(server, 'watch', (reply) => reply === 'watching')
+  const result = await during()
+  const reply = await ask(server, 'unwatch', (r) => typeof r === 'object' && 'watched' in r)
+  return { result, loop: (reply as { watched: LoopStats }).watched }
 }

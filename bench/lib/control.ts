@@ -1,18 +1,20 @@
 import { Session } from 'node:inspector/promises'
 import { writeFileSync } from 'node:fs'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
+import { watchLoop, type LoopStats } from './loop-watch'
 import type { Listening } from './servers'
 
 /**
  * The messages between the driver and a server's child process: `close`, and starting/stopping
  * a profiler over the inspector protocol, so only the measured window is recorded, not start-up
  * (module loading through tsx) or the warm-up. 'cpu' is what `node --cpu-prof` records; 'alloc' is
- * V8's sampling heap profiler, counting objects already collected too.
+ * V8's sampling heap profiler, counting objects already collected too. `watch` … `unwatch` reports
+ * the event loop's stalls over a window (bench/lib/loop-watch.ts).
  */
 export type ProfileKind = 'cpu' | 'alloc'
-export type ControlMessage = 'close' | { start: ProfileKind } | { stop: ProfileKind, to: string }
+export type ControlMessage = 'close' | { start: ProfileKind } | { stop: ProfileKind, to: string } | 'watch' | 'unwatch'
 export type GcStats = Record<string, { count: number, ms: number }>
-export type ChildReport = { port: number } | 'started' | { gc: GcStats }
+export type ChildReport = { port: number } | 'started' | { gc: GcStats } | 'watching' | { watched: LoopStats }
 
 export const PROFILE_SAMPLING_US = 250
 
@@ -30,9 +32,16 @@ export function serveControl (server: Listening): void {
   let gcStats: GcStats = {}
   const send = (report: ChildReport): void => { process.send?.(report) }
   const fail = (err: unknown): void => { console.error(err); process.exit(1) }
+  let unwatch: (() => LoopStats) | undefined
   process.on('message', (message: ControlMessage) => {
     if (message === 'close') {
       server.close().finally(() => process.exit(0))
+    } else if (message === 'watch') {
+      unwatch = watchLoop()
+      send('watching')
+    } else if (message === 'unwatch') {
+      if (unwatch !== undefined) send({ watched: unwatch() })
+      unwatch = undefined
     } else if ('start' in message) {
       const current = session = new Session()
       current.connect()

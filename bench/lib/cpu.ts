@@ -29,3 +29,15 @@ export function cpuSeconds (pid: number): number {
   // Fields 14 and 15 (utime, stime) of proc(5); the slice starts at field 3.
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
+
+/**
+ * Seconds one core has spent busy (anyone's work, interrupts included) and stolen (the hypervisor
+ * running something else on it) since boot, from /proc/stat.
+ */
+export function coreSeconds (cpu: string): { busy: number, steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))
+  if (line === undefined) return { busy: 0, steal: 0 }
+  // user nice system idle iowait irq softirq steal, in USER_HZ (100 a second) ticks
+  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number) as number[]
+  return { busy: (user! + nice! + system! + irq! + softirq!) / 100, steal: steal! / 100 }
+}

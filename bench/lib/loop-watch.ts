@@ -1,0 +1,38 @@
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
+
+/**
+ * What stalled a process's event loop over a window: how late a 1 ms timer fired (a request that
+ * arrives during a stall waits for it) and the garbage collector's pauses. Milliseconds.
+ */
+export interface LoopStats {
+  /** Lateness of a 1 ms timer: median, 99th percentile and worst. */
+  delay: { p50: number, p99: number, max: number }
+  gc: { count: number, ms: number, max: number }
+}
+
+const RESOLUTION_MS = 1
+
+/** Starts watching this process's event loop; the function returned stops and reports. */
+export function watchLoop (): () => LoopStats {
+  const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
+  const gc = { count: 0, ms: 0, max: 0 }
+  const count = (entries: PerformanceEntry[]): void => {
+    for (const entry of entries) {
+      gc.count++
+      gc.ms += entry.duration
+      gc.max = Math.max(gc.max, entry.duration)
+    }
+  }
+  const observer = new PerformanceObserver((list) => { count(list.getEntries()) })
+  observer.observe({ entryTypes: ['gc'] })
+  histogram.enable()
+  return () => {
+    histogram.disable()
+    // Entries are delivered in batches: the last ones are still queued.
+    count(observer.takeRecords())
+    observer.disconnect()
+    // The histogram holds the whole interval between two firings; the timer's own period is not a delay.
+    const late = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS)
+    return { delay: { p50: late(histogram.percentile(50)), p99: late(histogram.percentile(99)), max: late(histogram.max) }, gc }
+  }
+}
