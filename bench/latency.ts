@@ -104,6 +104,9 @@ async function measure (url: string, token: string, rate: number, servers: NodeS
 }
 
 const ms = (v: number): string => v.toFixed(2)
+/** A window in which other processes or the hypervisor took more than this share of a core is marked disturbed. */
+const DISTURBED = 0.05
+const undisturbed = (w: Window): boolean => Math.max(w.others.load, w.others.sut, w.others.stealLoad, w.others.stealSut) <= DISTURBED
 const pct = (share: number): string => `${(share * 100).toFixed(0)}%`
 const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms`
 
@@ -172,13 +175,15 @@ async function main (): Promise<void> {
         `${ms(p.latency.p50 - direct.latency.p50)} / ${ms(p.latency.p99 - direct.latency.p99)} ms |${over === '' ? '' : ` ${over}`}`)
     }
     console.log(`\ngateway added, medians of the rounds: p50 ${ms(median(addedP50))} ms, p99 ${ms(median(addedP99))} ms (goal p99 ≤ 2 ms); reply-from added p99 median ${ms(median(plainP99))} ms; ${loadLine()} at end`)
+    const quiet = rounds.map((r, i) => [r, i] as const).filter(([r]) => Object.values(r).every(undisturbed)).map(([, i]) => i)
+    console.log(`rounds in which no window had other processes above ${pct(DISTURBED)} of either core or steal above ${pct(DISTURBED)}: ${quiet.length === 0 ? 'none' : `${quiet.map((i) => i + 1).join(', ')}; gateway added p99 in those ${quiet.map((i) => ms(addedP99[i]!)).join(', ')} ms, reply-from added p99 ${quiet.map((i) => ms(plainP99[i]!)).join(', ')} ms`}`)
 
-    console.log(`\nWhat each window was made of: worst latency; how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) and the hypervisor (steal) took.\n`)
-    console.log(`| round | target | latency max | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | steal on CPU ${LOAD_CPU} / ${SUT_CPU} |`)
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    console.log(`\nWhat each window was made of: worst latency; p99 from the actual send (without the driver's lateness); how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) and the hypervisor (steal) took.\n`)
+    console.log(`| round | target | latency max | p99 from send | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | steal on CPU ${LOAD_CPU} / ${SUT_CPU} |`)
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const [index, r] of rounds.entries()) {
       for (const [name, w] of Object.entries(r)) {
-        console.log(`| ${index + 1} | ${name} | ${ms(w.latency.max)} ms | ${ms(w.lateness.p99)} / ${ms(w.lateness.max)} ms | ${stalls(w.driver)} | ${stalls(w.upstream)} | ` +
+        console.log(`| ${index + 1} | ${name} | ${ms(w.latency.max)} ms | ${ms(w.service.p99)} ms | ${ms(w.lateness.p99)} / ${ms(w.lateness.max)} ms | ${stalls(w.driver)} | ${stalls(w.upstream)} | ` +
           `${w.proxy === undefined ? '–' : stalls(w.proxy)} | ${pct(w.load.driver)} / ${pct(w.load.upstream)} | ${w.cpu === undefined ? '–' : `${w.cpu.usPerRequest.toFixed(0)} µs, ${pct(w.cpu.share)}`} | ${pct(w.others.load)} / ${pct(w.others.sut)} | ${pct(w.others.stealLoad)} / ${pct(w.others.stealSut)} |`)
       }
     }

@@ -9,6 +9,8 @@ export interface OpenLoopResult {
   latency: Spread
   /** How late each request left: the driver's own delay, already inside `latency`. */
   lateness: Spread
+  /** From each request's actual send to the end of its answer: `latency` without the driver's lateness. */
+  service: Spread
   /** Requests whose latency exceeded one second: the rate was more than the target could take. */
   overOneSecond: number
 }
@@ -87,5 +89,5 @@ export async function openLoop (pool: Pool, path: string, headers: Record<string
   })
   await ticker.terminate()
   if (failures > 0) throw new Error(`${path}: ${failures} of ${total} requests failed`)
-  return { latency: spread(latency), lateness: spread(lateness), overOneSecond: latency.filter((l) => l > 1000).length }
+  return { latency: spread(latency), lateness: spread(lateness), service: spread(latency.map((l, i) => l - lateness[i]!)), overOneSecond: latency.filter((l) => l > 1000).length }
 }
