@@ -146,6 +146,8 @@ async function main (): Promise<void> {
     }
     console.log(`node ${process.version}; ${pinning ? `pinning on: the proxy under test alone on CPU ${SUT_CPU} while measured; this driver (load generator, emulator) and the upstream on CPU ${LOAD_CPU}, the upstream also in the direct case` : 'pinning off (no taskset)'}; ` +
       `fixed rate ${rate} req/s (${origin}), timer-driven, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per target, ${ROUNDS} interleaved rounds, small JSON; ${loadLine()} at start`)
+    const tokenRequests = (): number => emulator.records.tokenRequests().length
+    const tokenRequestsBefore = tokenRequests()
     const rounds: Array<Record<string, Window>> = []
     for (let round = 1; round <= ROUNDS; round++) {
       const r: Record<string, Window> = {}
@@ -158,6 +160,7 @@ async function main (): Promise<void> {
       rounds.push(r)
       console.error(`round ${round} done; ${loadLine()}`)
     }
+    const tokenRequestsDuring = tokenRequests() - tokenRequestsBefore
 
     console.log('\n| round | direct p50 / p99 | reply-from p50 / p99 | gateway p50 / p99 | gateway added p50 / p99 | reply-from added p50 / p99 |')
     console.log('|---:|---:|---:|---:|---:|---:|')
@@ -175,6 +178,7 @@ async function main (): Promise<void> {
         `${ms(p.latency.p50 - direct.latency.p50)} / ${ms(p.latency.p99 - direct.latency.p99)} ms |${over === '' ? '' : ` ${over}`}`)
     }
     console.log(`\ngateway added, medians of the rounds: p50 ${ms(median(addedP50))} ms, p99 ${ms(median(addedP99))} ms (goal p99 ≤ 2 ms); reply-from added p99 median ${ms(median(plainP99))} ms; ${loadLine()} at end`)
+    console.log(`token requests the emulator answered during the rounds: ${tokenRequestsDuring} (0 = every request through the gateway was a token cache hit)`)
     const quiet = rounds.map((r, i) => [r, i] as const).filter(([r]) => Object.values(r).every(undisturbed)).map(([, i]) => i)
     console.log(`rounds in which no window had other processes above ${pct(DISTURBED)} of either core or steal above ${pct(DISTURBED)}: ${quiet.length === 0 ? 'none' : `${quiet.map((i) => i + 1).join(', ')}; gateway added p99 in those ${quiet.map((i) => ms(addedP99[i]!)).join(', ')} ms, reply-from added p99 ${quiet.map((i) => ms(plainP99[i]!)).join(', ')} ms`}`)
 
