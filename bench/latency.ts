@@ -51,6 +51,8 @@ interface Window extends OpenLoopResult {
   load: { driver: number, upstream: number }
   /** Shares of each core taken by processes not this run's, and by the hypervisor (steal). */
   others: { load: number, sut: number, stealLoad: number, stealSut: number }
+  /** Milliseconds the hypervisor took from each core (in 10 ms ticks): one stolen slice is a stall. */
+  stolenMs: { load: number, sut: number }
 }
 
 /** Runs `during` with `server` alone on the core under test. */
@@ -95,7 +97,8 @@ async function measure (url: string, token: string, rate: number, servers: NodeS
       stealSut: (after.sut.steal - before.sut.steal) / wall
     }
     const load = { driver: (after.ours.driver - before.ours.driver) / wall, upstream: used(upstream) / wall }
-    const window = { ...inner.result, driver, upstream: upstreamLoop, load, others }
+    const stolenMs = { load: (after.load.steal - before.load.steal) * 1000, sut: (after.sut.steal - before.sut.steal) * 1000 }
+    const window = { ...inner.result, driver, upstream: upstreamLoop, load, others, stolenMs }
     if (proxy === undefined) return window
     return { ...window, proxy: inner.loop, cpu: { usPerRequest: onSut * 1e6 / Math.round(rate * SECONDS), share: onSut / wall } }
   } finally {
@@ -182,13 +185,13 @@ async function main (): Promise<void> {
     const quiet = rounds.map((r, i) => [r, i] as const).filter(([r]) => Object.values(r).every(undisturbed)).map(([, i]) => i)
     console.log(`rounds in which no window had other processes above ${pct(DISTURBED)} of either core or steal above ${pct(DISTURBED)}: ${quiet.length === 0 ? 'none' : `${quiet.map((i) => i + 1).join(', ')}; gateway added p99 in those ${quiet.map((i) => ms(addedP99[i]!)).join(', ')} ms, reply-from added p99 ${quiet.map((i) => ms(plainP99[i]!)).join(', ')} ms`}`)
 
-    console.log(`\nWhat each window was made of: worst latency; p99 from the actual send (without the driver's lateness); how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) and the hypervisor (steal) took.\n`)
-    console.log(`| round | target | latency max | p99 from send | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | steal on CPU ${LOAD_CPU} / ${SUT_CPU} |`)
+    console.log(`\nWhat each window was made of: worst latency; p99 from the actual send (without the driver's lateness); how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) took, and the time the hypervisor took from each (steal).\n`)
+    console.log(`| round | target | latency max | p99 from send | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | stolen from CPU ${LOAD_CPU} / ${SUT_CPU} |`)
     console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const [index, r] of rounds.entries()) {
       for (const [name, w] of Object.entries(r)) {
         console.log(`| ${index + 1} | ${name} | ${ms(w.latency.max)} ms | ${ms(w.service.p99)} ms | ${ms(w.lateness.p99)} / ${ms(w.lateness.max)} ms | ${stalls(w.driver)} | ${stalls(w.upstream)} | ` +
-          `${w.proxy === undefined ? '–' : stalls(w.proxy)} | ${pct(w.load.driver)} / ${pct(w.load.upstream)} | ${w.cpu === undefined ? '–' : `${w.cpu.usPerRequest.toFixed(0)} µs, ${pct(w.cpu.share)}`} | ${pct(w.others.load)} / ${pct(w.others.sut)} | ${pct(w.others.stealLoad)} / ${pct(w.others.stealSut)} |`)
+          `${w.proxy === undefined ? '–' : stalls(w.proxy)} | ${pct(w.load.driver)} / ${pct(w.load.upstream)} | ${w.cpu === undefined ? '–' : `${w.cpu.usPerRequest.toFixed(0)} µs, ${pct(w.cpu.share)}`} | ${pct(w.others.load)} / ${pct(w.others.sut)} | ${w.stolenMs.load.toFixed(0)} / ${w.stolenMs.sut.toFixed(0)} ms |`)
       }
     }
   } finally {
