@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
+import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
 
 /**
  * What stalled a process's event loop over a window: how late a 1 ms timer fired (a request that
@@ -7,7 +7,8 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 export interface LoopStats {
   /** Lateness of a 1 ms timer: median, 99th percentile and worst. */
   delay: { p50: number, p99: number, max: number }
-  gc: { count: number, ms: number, max: number }
+  /** Every pause; `major` is the longest that was not a scavenge (mark-compact, incremental marking, weak callbacks). */
+  gc: { count: number, ms: number, max: number, major: number }
 }
 
 const RESOLUTION_MS = 1
@@ -15,12 +16,13 @@ const RESOLUTION_MS = 1
 /** Starts watching this process's event loop; the function returned stops and reports. */
 export function watchLoop (): () => LoopStats {
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
-  const gc = { count: 0, ms: 0, max: 0 }
+  const gc = { count: 0, ms: 0, max: 0, major: 0 }
   const count = (entries: PerformanceEntry[]): void => {
     for (const entry of entries) {
       gc.count++
       gc.ms += entry.duration
       gc.max = Math.max(gc.max, entry.duration)
+      if ((entry as unknown as { detail: { kind: number } }).detail.kind !== constants.NODE_PERFORMANCE_GC_MINOR) gc.major = Math.max(gc.major, entry.duration)
     }
   }
   const observer = new PerformanceObserver((list) => { count(list.getEntries()) })
