@@ -111,7 +111,7 @@ const ms = (v: number): string => v.toFixed(2)
 const DISTURBED = 0.05
 const undisturbed = (w: Window): boolean => Math.max(w.others.load, w.others.sut, w.others.stealLoad, w.others.stealSut) <= DISTURBED
 const pct = (share: number): string => `${(share * 100).toFixed(0)}%`
-const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms${s.gc.major > 0 ? ` (major ${ms(s.gc.major)})` : ''}`
+const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms${s.gc.major > 0 ? ` (major ${ms(s.gc.major)})` : ''}; heap ${s.heapMb.toFixed(0)} MB`
 
 async function main (): Promise<void> {
   pin(process.pid, LOAD_CPU)
@@ -185,7 +185,7 @@ async function main (): Promise<void> {
     const quiet = rounds.map((r, i) => [r, i] as const).filter(([r]) => Object.values(r).every(undisturbed)).map(([, i]) => i)
     console.log(`rounds in which no window had other processes above ${pct(DISTURBED)} of either core or steal above ${pct(DISTURBED)}: ${quiet.length === 0 ? 'none' : `${quiet.map((i) => i + 1).join(', ')}; gateway added p99 in those ${quiet.map((i) => ms(addedP99[i]!)).join(', ')} ms, reply-from added p99 ${quiet.map((i) => ms(plainP99[i]!)).join(', ')} ms`}`)
 
-    console.log(`\nWhat each window was made of: worst latency; p99 from the actual send (without the driver's lateness); how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest, and the longest that was not a scavenge); the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) took, and the time the hypervisor took from each (steal).\n`)
+    console.log(`\nWhat each window was made of: worst latency; p99 from the actual send (without the driver's lateness); how late the driver sent (p99 / max); each process's event-loop delay (p99 / max of a 1 ms timer's lateness) and GC pauses (count × longest, and the longest that was not a scavenge) and heap in use; the driver's and the upstream's shares of CPU ${LOAD_CPU}; the proxy's CPU per request and share of its core; the share of each core other processes (not this run's) took, and the time the hypervisor took from each (steal).\n`)
     console.log(`| round | target | latency max | p99 from send | sends late p99 / max | driver loop; GC | upstream loop; GC | proxy loop; GC | driver / upstream core share | proxy CPU / request, core share | others on CPU ${LOAD_CPU} / ${SUT_CPU} | stolen from CPU ${LOAD_CPU} / ${SUT_CPU} |`)
     console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const [index, r] of rounds.entries()) {

@@ -9,6 +9,8 @@ export interface LoopStats {
   delay: { p50: number, p99: number, max: number }
   /** Every pause; `major` is the longest that was not a scavenge (mark-compact, incremental marking, weak callbacks). */
   gc: { count: number, ms: number, max: number, major: number }
+  /** V8 heap in use at the end, MB: a major collection's pause grows with what is live. */
+  heapMb: number
 }
 
 const RESOLUTION_MS = 1
@@ -35,6 +37,6 @@ export function watchLoop (): () => LoopStats {
     observer.disconnect()
     // The histogram holds the whole interval between two firings; the timer's own period is not a delay.
     const late = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS)
-    return { delay: { p50: late(histogram.percentile(50)), p99: late(histogram.percentile(99)), max: late(histogram.max) }, gc }
+    return { delay: { p50: late(histogram.percentile(50)), p99: late(histogram.percentile(99)), max: late(histogram.max) }, gc, heapMb: process.memoryUsage().heapUsed / 2 ** 20 }
   }
 }
