@@ -29,7 +29,7 @@ import { DEV_IDS } from '../src/emulator'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { profiled, startNodeServer, type NodeServer } from './lib/children'
 import { printDifference, printSummary, summariseProfile } from './lib/profile'
-import { cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
+import { aloneOnSutCpu, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { median } from './lib/report'
 import { oboBreakdown } from './lib/obo-breakdown'
 import { formatRatios, loadLine, roundRatios } from './lib/rounds'
@@ -68,13 +68,7 @@ function gatewayConfig (emulator: EmulatorInfo, upstream: string): string {
  * OBO then runs between the gateway's, while the driver measuring the baseline has a core of its own.
  */
 async function alone<T> (pid: number, during: () => Promise<T>): Promise<T> {
-  if (PLACEMENT === 'shared') return await during()
-  pin(pid, SUT_CPU)
-  try {
-    return await during()
-  } finally {
-    pin(pid, LOAD_CPU)
-  }
+  return PLACEMENT === 'shared' ? await during() : await aloneOnSutCpu(pid, during)
 }
 
 function placementLine (): string {

@@ -23,7 +23,7 @@ import { Pool } from 'undici'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { startNodeServer, watched, type NodeServer } from './lib/children'
-import { coreSeconds, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
+import { aloneOnSutCpu, coreSeconds, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { check, load } from './lib/load'
 import { watchLoop, type LoopStats } from './lib/loop-watch'
 import { openLoop, type OpenLoopResult } from './lib/open-loop'
@@ -53,16 +53,6 @@ interface Window extends OpenLoopResult {
   others: { load: number, sut: number, stealLoad: number, stealSut: number }
   /** Milliseconds the hypervisor took from each core (in 10 ms ticks): one stolen slice is a stall. */
   stolenMs: { load: number, sut: number }
-}
-
-/** Runs `during` with `server` alone on the core under test. */
-async function alone<T> (server: NodeServer, during: () => Promise<T>): Promise<T> {
-  pin(server.pid, SUT_CPU)
-  try {
-    return await during()
-  } finally {
-    pin(server.pid, LOAD_CPU)
-  }
 }
 
 /** CPU seconds of this run's processes: the driver, and each server. */
@@ -139,7 +129,7 @@ async function main (): Promise<void> {
     let rate = Number(args.rate ?? 0)
     let origin = 'given with --rate'
     if (rate === 0) {
-      const saturation = await alone(plain, async () => {
+      const saturation = await aloneOnSutCpu(plain.pid, async () => {
         await load(plain.url, SMALL, token, 2)
         return await load(plain.url, SMALL, token, 5)
       })
@@ -158,7 +148,7 @@ async function main (): Promise<void> {
         const { proxy } = target
         r[target.name] = proxy === undefined
           ? await measure(target.url, token, rate, servers, upstream, undefined)
-          : await alone(proxy, async () => await measure(target.url, token, rate, servers, upstream, proxy))
+          : await aloneOnSutCpu(proxy.pid, async () => await measure(target.url, token, rate, servers, upstream, proxy))
       }
       rounds.push(r)
       console.error(`round ${round} done; ${loadLine()}`)

@@ -35,7 +35,7 @@ import { DEV_IDS, startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { profiled, startNodeServer, type NodeServer, type Server } from './lib/children'
 import { PROFILE_SAMPLING_US } from './lib/control'
-import { LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
+import { aloneOnSutCpu, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { check, CONNECTIONS, load, measure } from './lib/load'
 import { NGINX, nginxInstalled, nginxVersion, startNginx } from './lib/nginx'
 import { PAYLOADS } from './lib/payloads'
@@ -64,16 +64,6 @@ function options (): { rounds: number, seconds: number, warmup: number, profile:
     profile: values.profile,
     case: values.case,
     log: values.log
-  }
-}
-
-/** Runs `during` with `server` alone on the core under test. */
-async function alone<T> (server: Server, during: () => Promise<T>): Promise<T> {
-  pin(server.pid, SUT_CPU)
-  try {
-    return await during()
-  } finally {
-    pin(server.pid, LOAD_CPU)
   }
 }
 
@@ -123,7 +113,7 @@ async function main (): Promise<void> {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const payload of payloads) {
         for (const target of targets) {
-          const sample = await alone(target.server, async () => await measure(target.server, payload, token, opts.warmup, opts.seconds))
+          const sample = await aloneOnSutCpu(target.server.pid, async () => await measure(target.server, payload, token, opts.warmup, opts.seconds))
           samples.add(payload.name, target.name, sample)
           console.error(roundLine(round, payload.name, target.name, sample))
         }
@@ -151,7 +141,7 @@ async function profile (proxies: NodeServer[], token: string, warmup: number, se
   const small = PAYLOADS[0]!
   const summaries: ProfileSummary[] = []
   for (const proxy of proxies) {
-    await alone(proxy, async () => {
+    await aloneOnSutCpu(proxy.pid, async () => {
       const dir = mkdtempSync(join(tmpdir(), `obo-prof-${proxy.name}-`))
       const cpuFile = join(dir, 'small-json.cpuprofile')
       await load(proxy.url, small, token, warmup)

@@ -22,6 +22,16 @@ export function pin (pid: number, cpu: string): void {
   if (pinning) spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' })
 }
 
+/** Runs `during` with process `pid` (all its threads) alone on SUT_CPU, and moves it back after. */
+export async function aloneOnSutCpu<T> (pid: number, during: () => Promise<T>): Promise<T> {
+  pin(pid, SUT_CPU)
+  try {
+    return await during()
+  } finally {
+    pin(pid, LOAD_CPU)
+  }
+}
+
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
 export function cpuSeconds (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
