@@ -33,6 +33,7 @@ import { aloneOnSutCpu, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './li
 import { median } from './lib/report'
 import { oboBreakdown } from './lib/obo-breakdown'
 import { formatRatios, loadLine, roundRatios } from './lib/rounds'
+import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, users: { type: 'string', default: '200' }, 'in-flight': { type: 'string', default: '10' }, profile: { type: 'boolean', default: false }, breakdown: { type: 'boolean', default: false }, 'breakdown-rounds': { type: 'string' }, placement: { type: 'string', default: 'alone' }, 'warm-users': { type: 'string' } } })
 const ROUNDS = Number(args.rounds)
@@ -56,7 +57,7 @@ async function pool<T> (items: T[], limit: number, op: (item: T) => Promise<void
 function gatewayConfig (emulator: EmulatorInfo, upstream: string): string {
   return JSON.stringify({
     identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
-    routes: [{ prefix: '/api', upstream, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+    routes: [{ prefix: '/api', upstream, user: SAMPLE_USER_ROUTE }]
   })
 }
 

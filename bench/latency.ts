@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
-import { DEV_IDS, startEmulator } from '../src/emulator'
+import { startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { startNodeServer, watched, type NodeServer } from './lib/children'
 import { aloneOnSutCpu, coreSeconds, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
@@ -31,6 +31,7 @@ import { PAYLOADS } from './lib/payloads'
 import { median } from './lib/report'
 import { loadLine } from './lib/rounds'
 import { SeedClients } from './lib/sign-in'
+import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 // --rate fixes the rate instead of measuring reply-from's saturation: on a shared machine that
 // saturation moves with the other work, and two runs are only comparable at one rate.
@@ -114,7 +115,7 @@ async function main (): Promise<void> {
     servers.push(upstream)
     const config = JSON.stringify({
       identity: devGatewayIdentity(emulator),
-      routes: [{ prefix: '/api', upstream: upstream.url, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+      routes: [{ prefix: '/api', upstream: upstream.url, user: SAMPLE_USER_ROUTE }]
     })
     const gateway = await startNodeServer('gateway', 'gateway', [config], LOAD_CPU)
     const plain = await startNodeServer('reply-from', 'reply-from', [upstream.url], LOAD_CPU)

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type autocannon from 'autocannon'
-import { DEV_IDS, startEmulator } from '../src/emulator'
+import { startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { profiled, startNodeServer, type NodeServer, type Server } from './lib/children'
 import { PROFILE_SAMPLING_US } from './lib/control'
@@ -42,6 +42,7 @@ import { PAYLOADS } from './lib/payloads'
 import { printAllocations, printDifference, printSummary, summariseProfile, type ProfileSummary } from './lib/profile'
 import { printResults, roundLine, Samples } from './lib/report'
 import { SeedClients } from './lib/sign-in'
+import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 function options (): { rounds: number, seconds: number, warmup: number, profile: boolean, case: string, log: boolean } {
   const { values } = parseArgs({
@@ -80,7 +81,7 @@ async function main (): Promise<void> {
     servers.push(upstream)
     const gatewayConfig = JSON.stringify({
       identity: devGatewayIdentity(emulator),
-      routes: [{ prefix: '/api', upstream: upstream.url, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+      routes: [{ prefix: '/api', upstream: upstream.url, user: SAMPLE_USER_ROUTE }]
     })
     const gateway = await startNodeServer('gateway', 'gateway', [gatewayConfig, ...(opts.log ? ['log'] : [])], LOAD_CPU)
     servers.push(gateway)

@@ -29,6 +29,7 @@ import autocannon from 'autocannon'
 import { createMsalNetworkClient } from '../src/acquisition/msal-network-client'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { createHttpsAgent } from '../src/net/https-agent'
+import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 const HOST = '127.0.0.1'
 const CONNECTIONS = 20
@@ -109,7 +110,7 @@ async function main (): Promise<void> {
 
   const base = {
     identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
-    routes: [{ prefix: '/api', upstream: `http://${HOST}:${upstreamPort}`, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+    routes: [{ prefix: '/api', upstream: `http://${HOST}:${upstreamPort}`, user: SAMPLE_USER_ROUTE }]
   }
   const here = resolve(__dirname, '..')
   const gateways = [

@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
-import { DEV_IDS, startEmulator } from '../src/emulator'
+import { startEmulator } from '../src/emulator'
 import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { freePort } from '../src/net/free-port'
 import { startNodeServer, type Server } from './lib/children'
@@ -31,6 +31,7 @@ import { PAYLOADS } from './lib/payloads'
 import { median } from './lib/report'
 import { HOST } from './lib/servers'
 import { SeedClients } from './lib/sign-in'
+import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 const CLI = resolve(__dirname, '../dist/src/cli.js')
 const START_TIMEOUT_MS = 60_000
@@ -145,7 +146,7 @@ async function main (): Promise<void> {
     stops.push(upstream.stop)
     const config = {
       identity: devGatewayIdentity(emulator),
-      routes: [{ prefix: '/api', upstream: upstream.url, user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+      routes: [{ prefix: '/api', upstream: upstream.url, user: SAMPLE_USER_ROUTE }]
     }
     const gateways: Gateway[] = []
     for (const workers of [1, 2]) {

@@ -12,13 +12,14 @@ declare module 'fastify' {
   }
 }
 
+// What an upstream answer's headers say about its body: wrong for an error body sent instead.
+const UPSTREAM_BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'content-disposition', 'content-language', 'etag', 'last-modified']
+
 /**
  * Turns every error into DESIGN.md's JSON body and WWW-Authenticate challenge, echoes the
  * correlation id, and answers unknown paths with JSON. Expects Fastify's `genReqId` to be
  * `correlationId` so that request.id is the id the client sees.
  */
-const UPSTREAM_BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'content-disposition', 'content-language', 'etag', 'last-modified']
-
 const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx) => {
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('client-request-id', request.id)

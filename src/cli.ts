@@ -12,6 +12,7 @@ import { ConfigError, configFromText, loadConfigFile, readConfigFile } from './c
 import type { GatewayConfig } from './config/types'
 import { listenOrExplain, StartError } from './server/listen'
 import { runPrimary } from './server/primary'
+import { closeOnSignal } from './server/shutdown'
 import { runWorker } from './server/worker'
 import { WORKER_SLOT_ENV } from './server/worker-messages'
 
@@ -73,14 +74,7 @@ async function runGateway (file: string): Promise<void> {
   if (config.server.workers > 1) {
     return await runPrimary({ config, configText, source: file, logger: LOGGER, graceMs: SHUTDOWN_GRACE_MS })
   }
-  const app = await startGateway(config, { admin: true })
-  // Installed once listening: close-with-grace exits 0 on 'beforeExit', which would hide a failed start.
-  // Stop accepting, let in-flight requests finish, then close Redis and the connection pools.
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    await app.close()
-  })
+  closeOnSignal(await startGateway(config, { admin: true }), SHUTDOWN_GRACE_MS)
 }
 
 /** The gateway listening on server.port, and on server.adminPort when `admin` (a worker leaves that to the primary). */

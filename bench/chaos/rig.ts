@@ -8,9 +8,8 @@ import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS, startEmulator, type EmulatorOptions, type RunningEmulator } from '../../src/emulator'
+import { SAMPLE_USER_ROUTE } from '../lib/sample-route'
 import { jwtClaims, SeedClients } from '../lib/sign-in'
-
-export const SAMPLE_SCOPES = { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] }
 
 /** The emulator, with Alice signed in through msal-node, and a way to mint tokens of other users. */
 export interface Identity {
@@ -44,7 +43,7 @@ export function gatewayConfig (emulator: RunningEmulator, upstream: string, extr
   return {
     server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
     identity: { ...devGatewayIdentity(emulator), ...extra.identity },
-    routes: [{ prefix: '/api', upstream, user: SAMPLE_SCOPES, ...extra.route }],
+    routes: [{ prefix: '/api', upstream, user: SAMPLE_USER_ROUTE, ...extra.route }],
     ...(extra.tokenCache === undefined ? {} : { tokenCache: extra.tokenCache })
   }
 }

@@ -88,8 +88,9 @@ export class L2Redis {
   async set (key: CacheKey, entry: CacheEntry, now = Date.now()): Promise<void> {
     const ttl = Math.floor(entry.expiresAt - now)
     if (ttl <= 0) return
-    const sealed = this.cipher.encrypt(JSON.stringify(entry), this.valueKey(key))
-    await this.command((c) => c.set(this.valueKey(key), sealed, 'PX', ttl))
+    const valueKey = this.valueKey(key)
+    const sealed = this.cipher.encrypt(JSON.stringify(entry), valueKey)
+    await this.command((c) => c.set(valueKey, sealed, 'PX', ttl))
   }
 
   async delete (key: CacheKey): Promise<void> {

@@ -1,8 +1,8 @@
-import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { configFromText } from '../config/load'
 import type { GatewayConfig } from '../config/types'
 import { gatewayReadiness } from './readiness'
+import { closeOnSignal } from './shutdown'
 import { isMessage, type FromWorker, type ToWorker, type WorkerMetrics } from './worker-messages'
 
 export interface WorkerOptions {
@@ -30,12 +30,7 @@ export async function runWorker (options: WorkerOptions): Promise<void> {
     return
   }
   let closing = false
-  const grace = closeWithGrace({ delay: options.graceMs, logger: app.log }, async ({ signal, err }) => {
-    closing = true
-    if (err) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    await app.close()
-  })
+  const grace = closeOnSignal(app, options.graceMs, () => { closing = true })
   process.on('message', (message: unknown) => {
     if (isMessage<ToWorker>(message, 'obo-gateway:shutdown')) {
       if (!closing) grace.close()

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { startSpecialUpstream } from '../../../test/helpers/special-upstreams'
-import { drive, gatewayConfig, report, shoot, startIdentity, startLocalGateway, SAMPLE_SCOPES } from '../rig'
+import { drive, gatewayConfig, report, shoot, startIdentity, startLocalGateway } from '../rig'
+import { SAMPLE_USER_ROUTE } from '../../lib/sample-route'
 import { Pool } from 'undici'
 
 /** Answers that are not HTTP, or HTTP no parser should accept, one per connection in turn. */
@@ -37,7 +38,7 @@ export async function upstream (): Promise<void> {
   const special = await startSpecialUpstream()
   const garbage = await garbageUpstream()
   const config = gatewayConfig(identity.emulator, special.url, { route: { timeouts: { headersMs: 2000, bodyMs: 2000 } } })
-  ;(config.routes as unknown[]).push({ prefix: '/garbage', upstream: garbage.url, user: SAMPLE_SCOPES })
+  ;(config.routes as unknown[]).push({ prefix: '/garbage', upstream: garbage.url, user: SAMPLE_USER_ROUTE })
   const { app, url } = await startLocalGateway(config)
   const token = identity.alice
   const cases: Array<{ name: string, path: string, requests: number, concurrency: number }> = [
