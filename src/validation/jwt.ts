@@ -62,10 +62,13 @@ export interface ClaimRules {
   clockSkewSeconds: number
 }
 
+const REQUIRED_CLAIMS = ['exp', 'aud', 'iss'] as const
+
 /**
  * RS256 signature, then the registered claims: `exp`, `aud` and `iss` required, `exp` and `nbf`
- * within the clock skew, `aud` one of ours. The header's algorithm and issuer were settled when its
- * key was chosen. Any `crit` header is refused: this verifier understands no JWS extension.
+ * within the clock skew, `aud` one of ours. The issuer was settled when the key was chosen; the
+ * algorithm is checked again because the key is whatever the caller passes. Any `crit` header is
+ * refused: this verifier understands no JWS extension.
  */
 export function verifyJwt (jwt: DecodedJwt, key: KeyObject, rules: ClaimRules, nowMs: number): void {
   if (jwt.header.alg !== 'RS256') throw new InvalidTokenError('The token must be signed with RS256', 'algorithm')
@@ -74,7 +77,7 @@ export function verifyJwt (jwt: DecodedJwt, key: KeyObject, rules: ClaimRules, n
   }
   if (jwt.header.crit !== undefined) throw new InvalidTokenError('The token is invalid: the crit header names an unsupported extension', 'malformed')
   const { payload } = jwt
-  for (const claim of ['exp', 'aud', 'iss']) {
+  for (const claim of REQUIRED_CLAIMS) {
     if (!(claim in payload)) throw new InvalidTokenError(`The token is invalid: the ${claim} claim is required`, 'claims')
   }
   const skewMs = rules.clockSkewSeconds * 1000
