@@ -27,7 +27,9 @@ t.test('demo SPA sign-in and sign-out with real MSAL.js in Chromium', { skip }, 
     const { context, page } = await openDemo(kit)
     t.teardown(() => context.close())
     t.equal(await page.textContent('#who'), 'Not signed in')
-    await page.click('#sign-in-redirect')
+    // Until MSAL has navigated away, the page is still the demo's own, which answerSignIn would
+    // take for the end of the sign-in: wait for the emulator's first page before answering it.
+    await Promise.all([page.waitForURL((url) => url.origin === kit.stack.emulator.url, { timeout: 20_000 }), page.click('#sign-in-redirect')])
     t.same(await answerSignIn(page, kit.stack.emulator.url, ALICE), ['Sign in', 'Enter password', 'Stay signed in?'])
     t.equal(new URL(page.url()).pathname, '/', 'the redirect bridge sent the browser back to the page that signed in')
     await page.waitForSelector('body[data-ready="true"]')
