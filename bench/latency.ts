@@ -4,9 +4,12 @@
  * plain @fastify/reply-from proxy and to the upstream directly. Open loop: requests leave on a
  * timer-kept schedule whatever the answers do, and each latency counts from its scheduled time, so a
  * stall shows up in the percentiles instead of slowing the load down. Microsecond resolution.
- * Interleaved rounds, every round printed; added = gateway − direct of the same round.
+ * Every round printed; added = gateway − direct of the same round. Within a round the three
+ * targets take turns: each one's seconds are cut into --slices slices, taken in alternating order
+ * (direct, reply-from, gateway, then gateway, reply-from, direct, ...), and a target's percentiles are
+ * over all of its slices' requests together.
  *
- *   npm run bench:latency [-- --rounds 5 --seconds 10 --rate 2000]
+ *   npm run bench:latency [-- --rounds 5 --seconds 10 --slices 5 --rate 2000]
  *
  * Processes and cores (the machine has 2), as in bench:proxy: this process (the load generator and
  * the emulator, idle once the gateway's caches are warm) and the upstream stay on CPU 0; the proxy
@@ -25,8 +28,8 @@ import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { startNodeServer, watched, type NodeServer } from './lib/children'
 import { aloneOnSutCpu, coreSeconds, cpuSeconds, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { check, load } from './lib/load'
-import { watchLoop, type LoopStats } from './lib/loop-watch'
-import { openLoop, type OpenLoopResult } from './lib/open-loop'
+import { combineLoopStats, watchLoop, type LoopStats } from './lib/loop-watch'
+import { openLoop, summarise, type OpenLoopResult, type OpenLoopRun } from './lib/open-loop'
 import { PAYLOADS } from './lib/payloads'
 import { median } from './lib/report'
 import { loadLine } from './lib/rounds'
@@ -35,9 +38,10 @@ import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
 // --rate fixes the rate instead of measuring reply-from's saturation: on a shared machine that
 // saturation moves with the other work, and two runs are only comparable at one rate.
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' }, rate: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '10' }, slices: { type: 'string', default: '5' }, rate: { type: 'string' } } })
 const ROUNDS = Number(args.rounds)
 const SECONDS = Number(args.seconds)
+const SLICES = Math.max(1, Math.round(Number(args.slices)))
 const WARMUP_SECONDS = 1
 const SMALL = PAYLOADS[0]!
 
@@ -62,39 +66,75 @@ function ours (servers: NodeServer[]): { driver: number, each: Map<NodeServer, n
   return { driver: (user + system) / 1e6, each: new Map(servers.map((s) => [s, cpuSeconds(s.pid)])) }
 }
 
+/** One slice of a target's window: the raw figures, added up over the slices by `windowOf`. */
+interface Slice {
+  run: OpenLoopRun
+  driver: LoopStats
+  upstream: LoopStats
+  proxy?: LoopStats
+  wall: number
+  /** CPU seconds used meanwhile: by the driver, the upstream, the proxy, all this run's processes on CPU 0. */
+  used: { driver: number, upstream: number, proxy: number, onLoad: number }
+  /** Busy and stolen seconds of each core meanwhile, anyone's. */
+  cores: { load: number, sut: number, stealLoad: number, stealSut: number }
+}
+
 /**
- * A warm-up and a measured window at `rate` against `url`, one connection pool for both, with the
- * event loops of the driver, the upstream and the proxy watched, and the cores' use read around it.
+ * One slice at `rate` against `pool`'s server, with the event loops of the driver, the upstream and
+ * the proxy watched, and the cores' use read around it.
  */
-async function measure (url: string, token: string, rate: number, servers: NodeServer[], upstream: NodeServer, proxy: NodeServer | undefined): Promise<Window> {
-  const pool = new Pool(url, { connections: 256, pipelining: 1 })
+async function measureSlice (pool: Pool, token: string, rate: number, seconds: number, servers: NodeServer[], upstream: NodeServer, proxy: NodeServer | undefined): Promise<Slice> {
   const headers = { authorization: `Bearer ${token}` }
-  try {
-    await openLoop(pool, SMALL.path, headers, rate, WARMUP_SECONDS)
-    const before = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU), wall: process.hrtime.bigint() }
-    const stopDriver = watchLoop()
-    const run = async (): Promise<OpenLoopResult> => await openLoop(pool, SMALL.path, headers, rate, SECONDS)
-    const { result: inner, loop: upstreamLoop } = await watched(upstream, async () => proxy === undefined ? { result: await run(), loop: undefined } : await watched(proxy, run))
-    const driver = stopDriver()
-    const wall = Number(process.hrtime.bigint() - before.wall) / 1e9
-    const after = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU) }
-    const used = (s: NodeServer): number => after.ours.each.get(s)! - before.ours.each.get(s)!
-    const onLoad = after.ours.driver - before.ours.driver + servers.filter((s) => s !== proxy).reduce((sum, s) => sum + used(s), 0)
-    const onSut = proxy === undefined ? 0 : used(proxy)
-    const others = {
-      load: Math.max(0, after.load.busy - before.load.busy - onLoad) / wall,
-      sut: Math.max(0, after.sut.busy - before.sut.busy - onSut) / wall,
-      stealLoad: (after.load.steal - before.load.steal) / wall,
-      stealSut: (after.sut.steal - before.sut.steal) / wall
+  const before = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU), wall: process.hrtime.bigint() }
+  const stopDriver = watchLoop()
+  const run = async (): Promise<OpenLoopRun> => await openLoop(pool, SMALL.path, headers, rate, seconds)
+  const { result: inner, loop: upstreamLoop } = await watched(upstream, async () => proxy === undefined ? { result: await run(), loop: undefined } : await watched(proxy, run))
+  const driver = stopDriver()
+  const wall = Number(process.hrtime.bigint() - before.wall) / 1e9
+  const after = { ours: ours(servers), load: coreSeconds(LOAD_CPU), sut: coreSeconds(SUT_CPU) }
+  const used = (s: NodeServer): number => after.ours.each.get(s)! - before.ours.each.get(s)!
+  const driverSeconds = after.ours.driver - before.ours.driver
+  return {
+    run: inner.result,
+    driver,
+    upstream: upstreamLoop,
+    ...(inner.loop === undefined ? {} : { proxy: inner.loop }),
+    wall,
+    used: {
+      driver: driverSeconds,
+      upstream: used(upstream),
+      proxy: proxy === undefined ? 0 : used(proxy),
+      onLoad: driverSeconds + servers.filter((s) => s !== proxy).reduce((sum, s) => sum + used(s), 0)
+    },
+    cores: {
+      load: after.load.busy - before.load.busy,
+      sut: after.sut.busy - before.sut.busy,
+      stealLoad: after.load.steal - before.load.steal,
+      stealSut: after.sut.steal - before.sut.steal
     }
-    const load = { driver: (after.ours.driver - before.ours.driver) / wall, upstream: used(upstream) / wall }
-    const stolenMs = { load: (after.load.steal - before.load.steal) * 1000, sut: (after.sut.steal - before.sut.steal) * 1000 }
-    const window = { ...inner.result, driver, upstream: upstreamLoop, load, others, stolenMs }
-    if (proxy === undefined) return window
-    return { ...window, proxy: inner.loop, cpu: { usPerRequest: onSut * 1e6 / Math.round(rate * SECONDS), share: onSut / wall } }
-  } finally {
-    await pool.close()
   }
+}
+
+/** A target's slices of one round as its window: every request's latency together, times added up. */
+function windowOf (slices: Slice[], rate: number, seconds: number, withProxy: boolean): Window {
+  const sum = (pick: (s: Slice) => number): number => slices.reduce((total, s) => total + pick(s), 0)
+  const wall = sum((s) => s.wall)
+  const window: Window = {
+    ...summarise(slices.map((s) => s.run)),
+    driver: combineLoopStats(slices.map((s) => s.driver)),
+    upstream: combineLoopStats(slices.map((s) => s.upstream)),
+    load: { driver: sum((s) => s.used.driver) / wall, upstream: sum((s) => s.used.upstream) / wall },
+    others: {
+      load: Math.max(0, sum((s) => s.cores.load) - sum((s) => s.used.onLoad)) / wall,
+      sut: Math.max(0, sum((s) => s.cores.sut) - sum((s) => s.used.proxy)) / wall,
+      stealLoad: sum((s) => s.cores.stealLoad) / wall,
+      stealSut: sum((s) => s.cores.stealSut) / wall
+    },
+    stolenMs: { load: sum((s) => s.cores.stealLoad) * 1000, sut: sum((s) => s.cores.stealSut) * 1000 }
+  }
+  if (!withProxy) return window
+  const proxySeconds = sum((s) => s.used.proxy)
+  return { ...window, proxy: combineLoopStats(slices.map((s) => s.proxy!)), cpu: { usPerRequest: proxySeconds * 1e6 / Math.round(rate * seconds), share: proxySeconds / wall } }
 }
 
 const ms = (v: number): string => v.toFixed(2)
@@ -102,7 +142,7 @@ const ms = (v: number): string => v.toFixed(2)
 const DISTURBED = 0.05
 const undisturbed = (w: Window): boolean => Math.max(w.others.load, w.others.sut, w.others.stealLoad, w.others.stealSut) <= DISTURBED
 const pct = (share: number): string => `${(share * 100).toFixed(0)}%`
-const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms${s.gc.major > 0 ? ` (major ${ms(s.gc.major)})` : ''}; heap ${s.heapMb.toFixed(0)} MB`
+const stalls = (s: LoopStats): string => `${ms(s.delay.p99)} / ${ms(s.delay.max)} ms; ${s.gc.count}× ${ms(s.gc.max)} ms${s.gc.major > 0 ? ` (major ${ms(s.gc.major)}, ${s.gc.compactions} mark-compact${s.gc.compactions === 1 ? '' : 's'})` : ''}; heap ${s.heapMb.toFixed(0)} MB`
 
 async function main (): Promise<void> {
   pin(process.pid, LOAD_CPU)
@@ -139,19 +179,31 @@ async function main (): Promise<void> {
       origin = `half of reply-from's ${saturated} req/s saturation (autocannon, 50 connections, 5 s, reply-from alone on its core)`
     }
     console.log(`node ${process.version}; ${pinning ? `pinning on: the proxy under test alone on CPU ${SUT_CPU} while measured; this driver (load generator, emulator) and the upstream on CPU ${LOAD_CPU}, the upstream also in the direct case` : 'pinning off (no taskset)'}; ` +
-      `fixed rate ${rate} req/s (${origin}), timer-driven, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per target, ${ROUNDS} interleaved rounds, small JSON; ${loadLine()} at start`)
+      `fixed rate ${rate} req/s (${origin}), timer-driven, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per target in ${SLICES} slices taken in turns, ${ROUNDS} rounds, small JSON; ${loadLine()} at start`)
     const tokenRequests = (): number => emulator.records.tokenRequests().length
     const tokenRequestsBefore = tokenRequests()
     const rounds: Array<Record<string, Window>> = []
     for (let round = 1; round <= ROUNDS; round++) {
-      const r: Record<string, Window> = {}
-      for (const target of targets) {
-        const { proxy } = target
-        r[target.name] = proxy === undefined
-          ? await measure(target.url, token, rate, servers, upstream, undefined)
-          : await aloneOnSutCpu(proxy.pid, async () => await measure(target.url, token, rate, servers, upstream, proxy))
+      const pools = new Map(targets.map((t) => [t.name, new Pool(t.url, { connections: 256, pipelining: 1 })]))
+      const slices = new Map<string, Slice[]>(targets.map((t) => [t.name, []]))
+      const onItsCore = async <T>(target: typeof targets[number], during: () => Promise<T>): Promise<T> =>
+        target.proxy === undefined ? await during() : await aloneOnSutCpu(target.proxy.pid, during)
+      try {
+        for (const target of targets) {
+          await onItsCore(target, async () => { await openLoop(pools.get(target.name)!, SMALL.path, { authorization: `Bearer ${token}` }, rate, WARMUP_SECONDS) })
+        }
+        // The targets take turns, slice by slice, in alternating order: a stall of the driver or the
+        // upstream (whose p99 is part of every target's) falls on all three alike, so the
+        // difference of their p99s is the hop's, not the luck of which one had the bad seconds.
+        for (let slice = 0; slice < SLICES; slice++) {
+          for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
+            slices.get(target.name)!.push(await onItsCore(target, async () => await measureSlice(pools.get(target.name)!, token, rate, SECONDS / SLICES, servers, upstream, target.proxy)))
+          }
+        }
+      } finally {
+        for (const pool of pools.values()) await pool.close()
       }
-      rounds.push(r)
+      rounds.push(Object.fromEntries(targets.map((t) => [t.name, windowOf(slices.get(t.name)!, rate, SECONDS, t.proxy !== undefined)])))
       console.error(`round ${round} done; ${loadLine()}`)
     }
     const tokenRequestsDuring = tokenRequests() - tokenRequestsBefore

@@ -19,7 +19,11 @@
  * nginx in its own. With taskset, everything starts on CPU 0; for each measured case the server
  * under test, and only it, is moved to CPU 1 (in the direct case that is the upstream) and moved
  * back afterwards, so it has a core to itself and the load generator and the upstream share the
- * other. Its CPU time per request, and the share of its core it used, are read from /proc.
+ * other. Its CPU time per request, and the share of its core it used, are read from /proc, with
+ * what other processes and the hypervisor took from that core meanwhile. Within a round the servers
+ * take turns: each case's measured seconds are cut into --slices slices per server (default 4),
+ * taken in alternating order, so that a disturbance lasting a few seconds does not fall on one
+ * server's window only; a round's figure for a server is the sum of its slices.
  *
  * --profile adds one more small-JSON case per node proxy with the V8 CPU profiler running in that
  * proxy's process (what `node --cpu-prof` records, but only over the measured window) and prints
@@ -36,7 +40,7 @@ import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { profiled, startNodeServer, type NodeServer, type Server } from './lib/children'
 import { PROFILE_SAMPLING_US } from './lib/control'
 import { aloneOnSutCpu, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
-import { check, CONNECTIONS, load, measure } from './lib/load'
+import { check, combine, CONNECTIONS, load, measure, type Sample } from './lib/load'
 import { NGINX, nginxInstalled, nginxVersion, startNginx } from './lib/nginx'
 import { PAYLOADS } from './lib/payloads'
 import { printAllocations, printDifference, printSummary, summariseProfile, type ProfileSummary } from './lib/profile'
@@ -44,12 +48,14 @@ import { printResults, roundLine, Samples } from './lib/report'
 import { SeedClients } from './lib/sign-in'
 import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
-function options (): { rounds: number, seconds: number, warmup: number, profile: boolean, case: string, log: boolean } {
+function options (): { rounds: number, seconds: number, slices: number, warmup: number, profile: boolean, case: string, log: boolean } {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
       rounds: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '8' },
+      // Each case's measured seconds in this many turns per server, interleaved with the others'
+      slices: { type: 'string', default: '4' },
       warmup: { type: 'string', default: '2' },
       profile: { type: 'boolean', default: false },
       // Only the cases whose name contains this text, e.g. --case small
@@ -61,6 +67,7 @@ function options (): { rounds: number, seconds: number, warmup: number, profile:
   return {
     rounds: Math.min(10, Math.max(1, Number(values.rounds))),
     seconds: Math.min(60, Math.max(1, Number(values.seconds))),
+    slices: Math.min(20, Math.max(1, Math.round(Number(values.slices)))),
     warmup: Math.min(30, Math.max(0, Number(values.warmup))),
     profile: values.profile,
     case: values.case,
@@ -107,14 +114,27 @@ async function main (): Promise<void> {
     for (const payload of payloads) for (const target of targets) await check(target.server.url, payload, token)
     const oboAfterWarm = oboCalls()
 
-    console.error(`node ${process.version}, ${process.platform}/${process.arch}, ${opts.rounds} round(s) of ${opts.warmup} s warm-up + ${opts.seconds} s per case, ${CONNECTIONS} connections, ` +
+    console.error(`node ${process.version}, ${process.platform}/${process.arch}, ${opts.rounds} round(s) of ${opts.warmup} s warm-up + ${opts.seconds} s per case in ${opts.slices} interleaved slices, ${CONNECTIONS} connections, ` +
       `pinning ${pinning ? `on (server under test alone on CPU ${SUT_CPU}, the rest on CPU ${LOAD_CPU})` : 'off (no taskset)'}`)
     const samples = new Samples()
     const started = Date.now()
     for (let round = 1; round <= opts.rounds; round++) {
       for (const payload of payloads) {
         for (const target of targets) {
-          const sample = await aloneOnSutCpu(target.server.pid, async () => await measure(target.server, payload, token, opts.warmup, opts.seconds))
+          await aloneOnSutCpu(target.server.pid, async () => { await load(target.server.url, payload, token, opts.warmup) })
+        }
+        // The servers take turns, slice by slice, in alternating order (A B C D, D C B A, ...): a
+        // disturbance of a few seconds, or a drift over the round, falls on every server alike,
+        // instead of on whichever one had the core at the time.
+        const slices = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
+        for (let slice = 0; slice < opts.slices; slice++) {
+          for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
+            const sample = await aloneOnSutCpu(target.server.pid, async () => await measure(target.server, payload, token, 0, opts.seconds / opts.slices))
+            slices.get(target.name)!.push(sample)
+          }
+        }
+        for (const target of targets) {
+          const sample = combine(slices.get(target.name)!)
           samples.add(payload.name, target.name, sample)
           console.error(roundLine(round, payload.name, target.name, sample))
         }
@@ -124,7 +144,7 @@ async function main (): Promise<void> {
 
     const version = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
     console.log(`Node ${process.version}, ${process.platform}/${process.arch}, fastify ${version('fastify')}, @fastify/reply-from ${version('@fastify/reply-from')}, undici ${version('undici')}, autocannon ${version('autocannon')}` +
-      `${nginx === undefined ? '' : `, ${nginxVersion()}`}; ${opts.rounds} round(s), each case ${opts.warmup} s warm-up + ${opts.seconds} s measured, ${CONNECTIONS} connections, ` +
+      `${nginx === undefined ? '' : `, ${nginxVersion()}`}; ${opts.rounds} round(s), each case ${opts.warmup} s warm-up + ${opts.seconds} s measured in ${opts.slices} slices per server taken in turns, ${CONNECTIONS} connections, ` +
       `${pinning ? 'each server under test alone on one core' : 'no pinning'}, gateway ${opts.log ? 'logging a line per request (info, to /dev/null)' : 'without a logger'}; medians of the rounds; ${Math.round((Date.now() - started) / 1000)} s in all\n`)
     printResults(samples, payloads, targets.map((t) => t.name), references, opts.rounds)
     console.log(`\nDownstream token requests (OBO) the gateway made during the timed run: ${oboDuringRun} (0 = every request was a token cache hit)`)

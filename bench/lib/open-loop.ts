@@ -15,6 +15,12 @@ export interface OpenLoopResult {
   overOneSecond: number
 }
 
+/** One run's raw figures, ms per request: several runs against one target can be summarised as one. */
+export interface OpenLoopRun {
+  latency: Float64Array
+  lateness: Float64Array
+}
+
 function spread (values: Float64Array): Spread {
   const sorted = values.slice().sort()
   const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -47,7 +53,7 @@ while (due < total) {
  * The schedule is kept by a sleeping thread, not by spinning: a spinning driver takes a whole core
  * from the servers it measures.
  */
-export async function openLoop (pool: Pool, path: string, headers: Record<string, string>, rate: number, seconds: number): Promise<OpenLoopResult> {
+export async function openLoop (pool: Pool, path: string, headers: Record<string, string>, rate: number, seconds: number): Promise<OpenLoopRun> {
   const total = Math.round(rate * seconds)
   const intervalNs = 1e9 / rate
   const latency = new Float64Array(total)
@@ -89,5 +95,18 @@ export async function openLoop (pool: Pool, path: string, headers: Record<string
   })
   await ticker.terminate()
   if (failures > 0) throw new Error(`${path}: ${failures} of ${total} requests failed`)
+  return { latency, lateness }
+}
+
+/** The percentiles of every request of `runs` together. */
+export function summarise (runs: OpenLoopRun[]): OpenLoopResult {
+  const joined = (pick: (run: OpenLoopRun) => Float64Array): Float64Array => {
+    const all = new Float64Array(runs.reduce((n, run) => n + pick(run).length, 0))
+    let at = 0
+    for (const run of runs) { all.set(pick(run), at); at += pick(run).length }
+    return all
+  }
+  const latency = joined((run) => run.latency)
+  const lateness = joined((run) => run.lateness)
   return { latency: spread(latency), lateness: spread(lateness), service: spread(latency.map((l, i) => l - lateness[i]!)), overOneSecond: latency.filter((l) => l > 1000).length }
 }

@@ -28,7 +28,7 @@ export class Samples {
 /** The line printed (to stderr) after each measured window. */
 export function roundLine (round: number, payload: string, target: string, s: Sample): string {
   return `round ${round} ${payload.padEnd(20)} ${target.padEnd(10)} ${Math.round(s.rps).toString().padStart(7)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ` +
-    `${s.cpuUsPerReq.toFixed(0)} µs CPU/req, ${(s.coreShare * 100).toFixed(0)}% of a core`
+    `${s.cpuUsPerReq.toFixed(0)} µs CPU/req, ${(s.coreShare * 100).toFixed(0)}% of a core; others ${(s.othersShare * 100).toFixed(0)}% of it, ${s.stolenMs.toFixed(0)} ms stolen`
 }
 
 /**
