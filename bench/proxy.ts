@@ -25,7 +25,7 @@
  * taken in alternating order, so that a disturbance lasting a few seconds does not fall on one
  * server's window only; a round's figure for a server is the sum of its slices.
  *
- * --profile adds one more small-JSON case per node proxy with the V8 CPU profiler running in that
+ * --profile adds one more window of the first case run (small JSON, or what --case picks) per node proxy with the V8 CPU profiler running in that
  * proxy's process (what `node --cpu-prof` records, but only over the measured window) and prints
  * self time by area and the top self-time functions, and for the gateway the inclusive time of its
  * own functions.
@@ -42,7 +42,7 @@ import { PROFILE_SAMPLING_US } from './lib/control'
 import { aloneOnSutCpu, LOAD_CPU, pin, pinning, SUT_CPU } from './lib/cpu'
 import { check, combine, CONNECTIONS, load, measure, type Sample } from './lib/load'
 import { NGINX, nginxInstalled, nginxVersion, startNginx } from './lib/nginx'
-import { PAYLOADS } from './lib/payloads'
+import { PAYLOADS, type Payload } from './lib/payloads'
 import { printAllocations, printDifference, printSummary, summariseProfile, type ProfileSummary } from './lib/profile'
 import { printResults, roundLine, Samples } from './lib/report'
 import { SeedClients } from './lib/sign-in'
@@ -149,7 +149,7 @@ async function main (): Promise<void> {
     printResults(samples, payloads, targets.map((t) => t.name), references, opts.rounds)
     console.log(`\nDownstream token requests (OBO) the gateway made during the timed run: ${oboDuringRun} (0 = every request was a token cache hit)`)
 
-    if (opts.profile) await profile([gateway, plain], token, opts.warmup, opts.seconds)
+    if (opts.profile) await profile([gateway, plain], payloads[0]!, token, opts.warmup, opts.seconds)
   } finally {
     for (const server of servers.reverse()) await server.stop()
     await clients.close()
@@ -157,27 +157,26 @@ async function main (): Promise<void> {
   }
 }
 
-/** The small-JSON case once more per node proxy, alone on its core, under the CPU and then the heap profiler. */
-async function profile (proxies: NodeServer[], token: string, warmup: number, seconds: number): Promise<void> {
-  const small = PAYLOADS[0]!
+/** The first case run (small JSON unless --case says otherwise) once more per node proxy, alone on its core, under the CPU and then the heap profiler. */
+async function profile (proxies: NodeServer[], payload: Payload, token: string, warmup: number, seconds: number): Promise<void> {
   const summaries: ProfileSummary[] = []
   for (const proxy of proxies) {
     await aloneOnSutCpu(proxy.pid, async () => {
       const dir = mkdtempSync(join(tmpdir(), `obo-prof-${proxy.name}-`))
-      const cpuFile = join(dir, 'small-json.cpuprofile')
-      await load(proxy.url, small, token, warmup)
+      const cpuFile = join(dir, 'case.cpuprofile')
+      await load(proxy.url, payload, token, warmup)
       let result: autocannon.Result | undefined
-      const gcStats = await profiled(proxy, 'cpu', cpuFile, async () => { result = await load(proxy.url, small, token, seconds) })
+      const gcStats = await profiled(proxy, 'cpu', cpuFile, async () => { result = await load(proxy.url, payload, token, seconds) })
       const requests = result!.requests.total
       const summary = summariseProfile(proxy.name, cpuFile, requests)
       summaries.push(summary)
-      console.log(`\n### ${proxy.name} under the V8 sampling profiler (${PROFILE_SAMPLING_US} µs interval), small JSON, ${seconds} s: ` +
+      console.log(`\n### ${proxy.name} under the V8 sampling profiler (${PROFILE_SAMPLING_US} µs interval), ${payload.name}, ${seconds} s: ` +
         `${Math.round(requests / result!.duration)} req/s, ${summary.busyUsPerRequest.toFixed(0)} µs busy CPU per request\nprofile: ${cpuFile}`)
       console.log(`garbage collection while profiling: ${Object.entries(gcStats).map(([kind, { count, ms }]) => `${kind} ${count}× ${ms.toFixed(0)} ms`).join(', ')}`)
       printSummary(summary)
       let allocRequests = 0
-      const heapFile = join(dir, 'small-json.heapprofile')
-      await profiled(proxy, 'alloc', heapFile, async () => { allocRequests = (await load(proxy.url, small, token, Math.min(seconds, 4))).requests.total })
+      const heapFile = join(dir, 'case.heapprofile')
+      await profiled(proxy, 'alloc', heapFile, async () => { allocRequests = (await load(proxy.url, payload, token, Math.min(seconds, 4))).requests.total })
       printAllocations(heapFile, allocRequests)
     })
   }

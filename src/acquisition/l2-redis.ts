@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { Cluster, type Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { CacheKey } from './cache-key'
 import { CacheCipher, CacheDecryptError } from './cache-crypto'
 import { isCacheEntry, type CacheEntry } from './cache-entry'
-import { connectRedis } from '../redis/client'
+import { connectRedis, isCluster } from '../redis/client'
 
 export interface L2Options {
   url: string
@@ -53,7 +53,7 @@ export class L2Redis {
     this.timeoutMs = options.commandTimeoutMs
     this.backoffMs = options.backoffMs ?? 1000
     this.client = connectRedis(options.url, options.commandTimeoutMs)
-    this.bounded = !(this.client instanceof Cluster)
+    this.bounded = !isCluster(this.client)
     this.client.on('error', (err: Error) => { this.failed(err) })
   }
 

@@ -1,5 +1,18 @@
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
+import type { Cluster, ClusterNode, Redis, RedisOptions } from 'ioredis'
 import { parseRedisUrl, type RedisTarget } from './url'
+
+/**
+ * ioredis, loaded on first use: a gateway without Redis (the default, and every bench of the hot
+ * path) does not carry its ~1.7 MB of heap, which every major GC would mark again.
+ */
+function ioredis (): typeof import('ioredis') {
+  return require('ioredis') as typeof import('ioredis')
+}
+
+/** Whether a client talks to a Redis Cluster (MOVED/ASK retries between sends: commandTimeout does not bound a command). */
+export function isCluster (client: Redis | Cluster): client is Cluster {
+  return client instanceof ioredis().Cluster
+}
 
 /** A client for a `tokenCache.redis.url` (already validated by config loading). */
 export function connectRedis (url: string, commandTimeoutMs: number): Redis | Cluster {
@@ -18,6 +31,7 @@ export function createRedisClient (target: RedisTarget, commandTimeoutMs: number
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false
   }
+  const { Cluster, Redis } = ioredis()
   switch (target.mode) {
     case 'standalone':
       return new Redis(target.url, common)

@@ -6,8 +6,9 @@ import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS } from '../../src/emulator'
 import { startTestbed } from '../helpers/testbed'
 
-// Its own file, so its own process: tracing.test.ts loads the SDK into the process it runs in.
-t.test('without tracing configured, the SDK is never loaded and the client\'s trace context passes unchanged', async (t) => {
+// Its own file, so its own process: tracing.test.ts loads the SDK into the process it runs in, the
+// Redis tests ioredis.
+t.test('without tracing configured, the SDK is never loaded and the client\'s trace context passes unchanged; without Redis, ioredis is not loaded either', async (t) => {
   const { emulator, kit, recorder } = await startTestbed(t)
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
@@ -30,4 +31,5 @@ t.test('without tracing configured, the SDK is never loaded and the client\'s tr
 
   const loaded = Object.keys(require.cache).filter((file) => /@opentelemetry[\\/]sdk-|[\\/]observability[\\/]tracing-sdk\./.test(file))
   t.same(loaded, [], 'no @opentelemetry/sdk-* module and not the gateway\'s SDK module')
+  t.same(Object.keys(require.cache).filter((file) => /[\\/]node_modules[\\/]ioredis[\\/]/.test(file)), [], 'no tokenCache.redisUrl: ioredis stays out of the heap')
 })
