@@ -25,10 +25,10 @@
  * taken in alternating order, so that a disturbance lasting a few seconds does not fall on one
  * server's window only; a round's figure for a server is the sum of its slices.
  *
- * --profile adds one more window of the first case run (small JSON, or what --case picks) per node proxy with the V8 CPU profiler running in that
- * proxy's process (what `node --cpu-prof` records, but only over the measured window) and prints
- * self time by area and the top self-time functions, and for the gateway the inclusive time of its
- * own functions.
+ * --profile adds one more window of the first case run (small JSON, or what --case picks) per
+ * node proxy with the V8 CPU profiler running in that proxy's process (what `node --cpu-prof`
+ * records, but only over the measured window) and prints self time by area and the top self-time
+ * functions, and for the gateway the inclusive time of its own functions.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -129,7 +129,7 @@ async function main (): Promise<void> {
         const slices = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
         for (let slice = 0; slice < opts.slices; slice++) {
           for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
-            const sample = await aloneOnSutCpu(target.server.pid, async () => await measure(target.server, payload, token, 0, opts.seconds / opts.slices))
+            const sample = await aloneOnSutCpu(target.server.pid, async () => await measure(target.server, payload, token, opts.seconds / opts.slices))
             slices.get(target.name)!.push(sample)
           }
         }

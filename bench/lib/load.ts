@@ -40,12 +40,8 @@ export async function load (url: string, payload: Payload, token: string, second
   })
 }
 
-/**
- * A warm-up, then a measured window with the server's CPU time and its core's busy and stolen time
- * read from /proc around it.
- */
-export async function measure (server: { url: string, pid: number }, payload: Payload, token: string, warmupSeconds: number, seconds: number): Promise<Sample> {
-  if (warmupSeconds > 0) await load(server.url, payload, token, warmupSeconds)
+/** A measured window with the server's CPU time and its core's busy and stolen time read from /proc around it. */
+export async function measure (server: { url: string, pid: number }, payload: Payload, token: string, seconds: number): Promise<Sample> {
   const cpuBefore = cpuSeconds(server.pid)
   const coreBefore = coreSeconds(SUT_CPU)
   const wallBefore = process.hrtime.bigint()
