@@ -3,7 +3,7 @@ import { parseRedisUrl, type RedisTarget } from './url'
 
 /**
  * ioredis, loaded on first use: a gateway without Redis (the default, and every bench of the hot
- * path) does not carry its ~1.7 MB of heap, which every major GC would mark again.
+ * path) does not carry it, about 1 MB of heap that every major GC would mark again.
  */
 function ioredis (): typeof import('ioredis') {
   return require('ioredis') as typeof import('ioredis')
