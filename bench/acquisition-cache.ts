@@ -29,12 +29,12 @@ import { resolveConfig } from '../src/config/load'
 import { DEV_IDS, startEmulator } from '../src/emulator'
 import { principalFromClaims, type DelegatedPrincipal } from '../src/validation/principal'
 import { jwtClaims, SeedClients } from './lib/sign-in'
+import { SILENT_LOG } from './lib/silent-log'
 
 const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0)
 const USERS = SIZES.length > 0 ? SIZES : [10, 1_000, 10_000, 100_000]
 const SCOPES = [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`]
 const TENANT = DEV_IDS.tenantId
-const silentLog = { warn () {}, info () {}, error () {}, debug () {}, trace () {}, fatal () {}, child () { return silentLog }, level: 'silent', silent () {} }
 
 interface Timing { perOpUs: number, iterations: number }
 
@@ -93,7 +93,7 @@ async function main (): Promise<void> {
     if (check?.accessToken !== real.accessToken || check.fromCache !== true) throw new Error(`msal-node did not answer from its cache (same token: ${String(check?.accessToken === real.accessToken)}, fromCache: ${String(check?.fromCache)}, access tokens: ${msalCount})`)
 
     // The gateway: the measured user through a real OBO call (via the acquirer), the others as L1 entries.
-    const clients = new ConfidentialClients(config.identity, createMsalNetworkClient(kit.agent), silentLog as never)
+    const clients = new ConfidentialClients(config.identity, createMsalNetworkClient(kit.agent), SILENT_LOG)
     const cache = new TokenCache({ l1: { maxEntries: n + 10, maxBytes: (n + 10) * 4096 } })
     const acquirer = new TokenAcquirer(clients, { clientId: DEV_IDS.gateway.clientId, homeTenantId: TENANT, cache })
     const first = await acquirer.forUser(principal, assertionFrom(assertion), SCOPES)

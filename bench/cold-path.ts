@@ -120,9 +120,12 @@ async function main (): Promise<void> {
       const body = await res.body.json() as { access_token?: string }
       if (res.statusCode !== 200 || typeof body.access_token !== 'string') throw new Error(`token POST: ${res.statusCode}`)
     }
-    const bare = async (token: string): Promise<void> => {
+    const verifyToken = (token: string): void => {
       const dot = token.lastIndexOf('.')
       if (!verify('sha256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
+    }
+    const bare = async (token: string): Promise<void> => {
+      verifyToken(token)
       await barePost(token, agent)
     }
 
@@ -185,7 +188,7 @@ async function main (): Promise<void> {
 
     if (args.breakdown) {
       const profileTo = args.profile ? join(tmpdir(), `cold-path-obo-${process.pid}.cpuprofile`) : undefined
-      await alone(process.pid, async () => await oboBreakdown({ rawConfig: gatewayConfig(emulator, upstream.url), caPem: emulator.caPem, publicKey, tokens: emulator.tokens.splice(0, USERS), rounds: Number(args['breakdown-rounds'] ?? args.rounds), inFlight: IN_FLIGHT, barePost, bareForm, profileTo, pool }))
+      await alone(process.pid, async () => await oboBreakdown({ rawConfig: gatewayConfig(emulator, upstream.url), caPem: emulator.caPem, verifyToken, tokens: emulator.tokens.splice(0, USERS), rounds: Number(args['breakdown-rounds'] ?? args.rounds), inFlight: IN_FLIGHT, barePost, bareForm, profileTo, pool }))
       if (profileTo !== undefined) {
         console.log(`\n### This process's CPU profile over ${USERS} msal-node OBO calls + removeAccount, 50 µs sampling (${profileTo})`)
         printSummary(summariseProfile('msal-node OBO', profileTo, USERS, ['@azure/msal-node', 'undici']), 45)

@@ -116,7 +116,7 @@ async function measureSlice (pool: Pool, token: string, rate: number, seconds: n
 }
 
 /** A target's slices of one round as its window: every request's latency together, times added up. */
-function windowOf (slices: Slice[], rate: number, seconds: number, withProxy: boolean): Window {
+function windowOf (slices: Slice[], withProxy: boolean): Window {
   const sum = (pick: (s: Slice) => number): number => slices.reduce((total, s) => total + pick(s), 0)
   const wall = sum((s) => s.wall)
   const window: Window = {
@@ -134,7 +134,7 @@ function windowOf (slices: Slice[], rate: number, seconds: number, withProxy: bo
   }
   if (!withProxy) return window
   const proxySeconds = sum((s) => s.used.proxy)
-  return { ...window, proxy: combineLoopStats(slices.map((s) => s.proxy!)), cpu: { usPerRequest: proxySeconds * 1e6 / Math.round(rate * seconds), share: proxySeconds / wall } }
+  return { ...window, proxy: combineLoopStats(slices.map((s) => s.proxy!)), cpu: { usPerRequest: proxySeconds * 1e6 / sum((s) => s.run.latency.length), share: proxySeconds / wall } }
 }
 
 const ms = (v: number): string => v.toFixed(2)
@@ -203,7 +203,7 @@ async function main (): Promise<void> {
       } finally {
         for (const pool of pools.values()) await pool.close()
       }
-      rounds.push(Object.fromEntries(targets.map((t) => [t.name, windowOf(slices.get(t.name)!, rate, SECONDS, t.proxy !== undefined)])))
+      rounds.push(Object.fromEntries(targets.map((t) => [t.name, windowOf(slices.get(t.name)!, t.proxy !== undefined)])))
       console.error(`round ${round} done; ${loadLine()}`)
     }
     const tokenRequestsDuring = tokenRequests() - tokenRequestsBefore

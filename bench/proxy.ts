@@ -120,8 +120,10 @@ async function main (): Promise<void> {
     const started = Date.now()
     for (let round = 1; round <= opts.rounds; round++) {
       for (const payload of payloads) {
-        for (const target of targets) {
-          await aloneOnSutCpu(target.server.pid, async () => { await load(target.server.url, payload, token, opts.warmup) })
+        if (opts.warmup > 0) {
+          for (const target of targets) {
+            await aloneOnSutCpu(target.server.pid, async () => { await load(target.server.url, payload, token, opts.warmup) })
+          }
         }
         // The servers take turns, slice by slice, in alternating order (A B C D, D C B A, ...): a
         // disturbance of a few seconds, or a drift over the round, falls on every server alike,

@@ -56,9 +56,7 @@ export function serveControl (server: Listening): void {
       })
       gc.observe({ entryTypes: ['gc'] })
       const started = message.start === 'cpu'
-        ? current.post('Profiler.enable')
-          .then(() => current.post('Profiler.setSamplingInterval', { interval: PROFILE_SAMPLING_US }))
-          .then(() => current.post('Profiler.start'))
+        ? startCpuProfiler(current, PROFILE_SAMPLING_US)
         : current.post('HeapProfiler.enable')
           .then(() => current.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never))
       started.then(() => { send('started') }, fail)
@@ -86,12 +84,16 @@ export function serveControl (server: Listening): void {
 export async function startOwnCpuProfile (intervalUs: number): Promise<(to: string) => Promise<void>> {
   const session = new Session()
   session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
-  await session.post('Profiler.start')
+  await startCpuProfiler(session, intervalUs)
   return async (to) => {
     const { profile } = await session.post('Profiler.stop')
     writeFileSync(to, JSON.stringify(profile))
     session.disconnect()
   }
+}
+
+async function startCpuProfiler (session: Session, intervalUs: number): Promise<void> {
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs })
+  await session.post('Profiler.start')
 }

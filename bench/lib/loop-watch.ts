@@ -1,4 +1,5 @@
 import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
+import { median } from './report'
 
 /**
  * What stalled a process's event loop over a window: how late a 1 ms timer fired (a request that
@@ -51,9 +52,8 @@ export function watchLoop (): () => LoopStats {
  * and p99 the worst window's; pauses are added up; the heap is the last window's.
  */
 export function combineLoopStats (windows: LoopStats[]): LoopStats {
-  const sorted = windows.map((w) => w.delay.p50).sort((a, b) => a - b)
   return {
-    delay: { p50: sorted[sorted.length >> 1]!, p99: Math.max(...windows.map((w) => w.delay.p99)), max: Math.max(...windows.map((w) => w.delay.max)) },
+    delay: { p50: median(windows.map((w) => w.delay.p50)), p99: Math.max(...windows.map((w) => w.delay.p99)), max: Math.max(...windows.map((w) => w.delay.max)) },
     gc: {
       count: windows.reduce((n, w) => n + w.gc.count, 0),
       ms: windows.reduce((n, w) => n + w.gc.ms, 0),

@@ -5,13 +5,12 @@
  * undici POSTs, each case in turn per round, CPU of this process per operation. New TLS
  * connections are counted per case (every case should reuse its pool's connections).
  */
-import { verify, type KeyObject } from 'node:crypto'
 import type { AuthenticationResult, INetworkModule, NetworkRequestOptions } from '@azure/msal-node'
-import type { FastifyBaseLogger } from 'fastify'
 import { request, type Agent } from 'undici'
 import type { ConfidentialClients as ConfidentialClientsType } from '../../src/acquisition/confidential-clients'
 import type { GatewayConfig } from '../../src/config/types'
 import { startOwnCpuProfile } from './control'
+import { SILENT_LOG } from './silent-log'
 import { median } from './report'
 import { cpuPerOp } from './rounds'
 
@@ -25,7 +24,8 @@ export interface BreakdownInput {
   /** The gateway's config file contents (the bench's). */
   rawConfig: string
   caPem: string
-  publicKey: KeyObject
+  /** The baseline's bare `crypto.verify` of one token (throws on a bad signature). */
+  verifyToken: (token: string) => void
   tokens: string[]
   rounds: number
   inFlight: number
@@ -41,19 +41,6 @@ export interface BreakdownInput {
 
 export interface BreakdownCase { name: string, usPerOp: number[], connections: number }
 
-/** A logger that drops everything, as Fastify's is when `logger` is off (the bench's gateway). */
-const silent: FastifyBaseLogger = {
-  level: 'silent',
-  fatal: () => {},
-  error: () => {},
-  warn: () => {},
-  info: () => {},
-  debug: () => {},
-  trace: () => {},
-  silent: () => {},
-  child: () => silent
-}
-
 interface Captured { url: string, headers: Record<string, string>, body: string }
 
 /** The token POST msal-node sends, captured once (one real OBO through a recording client). */
@@ -67,7 +54,7 @@ async function captureTokenPost (config: GatewayConfig, agent: Agent, token: str
       return await inner.sendPostRequestAsync(url, options)
     }
   }
-  const clients = new ConfidentialClients(config.identity, recording, silent)
+  const clients = new ConfidentialClients(config.identity, recording, SILENT_LOG)
   await clients.forTenant(config.identity.tenantId).acquireTokenOnBehalfOf({ oboAssertion: token, scopes: scopesOf(config), skipCache: true })
   if (captured === undefined) throw new Error('msal-node sent no token POST')
   return captured
@@ -95,7 +82,7 @@ export async function oboBreakdown (input: BreakdownInput): Promise<BreakdownCas
 
   // (a) as the gateway does it: ConfidentialClients over MsalNetworkClient, skipCache, then removeAccount.
   const msalPool = countedAgent(input.caPem)
-  const gatewayClients: ConfidentialClientsType = new ConfidentialClients(config.identity, new MsalNetworkClient(msalPool.agent, { onCall: () => {} }), silent)
+  const gatewayClients: ConfidentialClientsType = new ConfidentialClients(config.identity, new MsalNetworkClient(msalPool.agent, { onCall: () => {} }), SILENT_LOG)
   const obo = async (token: string): Promise<AuthenticationResult> => {
     const app = gatewayClients.forTenant(tenant)
     const result = await app.acquireTokenOnBehalfOf({ oboAssertion: token, scopes: [...scopes], skipCache: true })
@@ -119,7 +106,7 @@ export async function oboBreakdown (input: BreakdownInput): Promise<BreakdownCas
       }
     }
   }
-  const phaseClients = new ConfidentialClients(config.identity, marking, silent)
+  const phaseClients = new ConfidentialClients(config.identity, marking, SILENT_LOG)
   const phased = async (token: string): Promise<number[]> => {
     marks = [cpuNow()]
     const app = phaseClients.forTenant(tenant)
@@ -167,10 +154,7 @@ export async function oboBreakdown (input: BreakdownInput): Promise<BreakdownCas
   const verifyCase = {
     name: 'bare crypto.verify',
     batch: (): number => {
-      for (const token of input.tokens) {
-        const dot = token.lastIndexOf('.')
-        if (!verify('sha256', Buffer.from(token.slice(0, dot)), input.publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature')
-      }
+      for (const token of input.tokens) input.verifyToken(token)
       return users
     }
   }
