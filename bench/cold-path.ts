@@ -26,6 +26,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { request, type Dispatcher } from 'undici'
 import { DEV_IDS } from '../src/emulator'
+import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { profiled, startNodeServer, type NodeServer } from './lib/children'
 import { printDifference, printSummary, summariseProfile } from './lib/profile'
@@ -56,7 +57,7 @@ async function pool<T> (items: T[], limit: number, op: (item: T) => Promise<void
 
 function gatewayConfig (emulator: EmulatorInfo, upstream: string): string {
   return JSON.stringify({
-    identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    identity: devGatewayIdentity(emulator),
     routes: [{ prefix: '/api', upstream, user: SAMPLE_USER_ROUTE }]
   })
 }

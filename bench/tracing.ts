@@ -28,6 +28,7 @@ import { PublicClientApplication } from '@azure/msal-node'
 import autocannon from 'autocannon'
 import { createMsalNetworkClient } from '../src/acquisition/msal-network-client'
 import { DEV_IDS, startEmulator } from '../src/emulator'
+import { devGatewayIdentity } from '../src/dev/dev-identity'
 import { createHttpsAgent } from '../src/net/https-agent'
 import { SAMPLE_USER_ROUTE } from './lib/sample-route'
 
@@ -109,7 +110,7 @@ async function main (): Promise<void> {
   const headers = { authorization: `Bearer ${signedIn!.accessToken}`, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }
 
   const base = {
-    identity: { instance: emulator.url, tenantId: DEV_IDS.tenantId, clientId: DEV_IDS.gateway.clientId, credential: { clientSecret: DEV_IDS.gateway.secret }, tls: { caFile: emulator.caFile } },
+    identity: devGatewayIdentity(emulator),
     routes: [{ prefix: '/api', upstream: `http://${HOST}:${upstreamPort}`, user: SAMPLE_USER_ROUTE }]
   }
   const here = resolve(__dirname, '..')
