@@ -4,7 +4,7 @@
  *   - full path: a token not seen before (syntax, SHA-256, decode, issuer policy, key lookup,
  *     RS256, claims, principal, the cache entry),
  *   - cache hit: the same token again (SHA-256 and one lookup),
- *   - crypto.verify alone, on the same tokens with the same key object: the floor of the full path,
+ *   - crypto.verify alone, on the same tokens with the same key object: the goal's baseline,
  *   - what any validator that caches must do, without a single check: SHA-256, decode the payload,
  *     crypto.verify, one cache insert. Its ratio to the bare verify is as low as the full path can go.
  * Run: npm run bench:validation [-- --rounds 7 --profile]
