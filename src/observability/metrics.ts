@@ -23,7 +23,8 @@ export class GatewayMetrics {
 
   constructor (tokenCache?: () => TokenCacheCounters) {
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry, prefix: 'obo_gateway_process_' })
+    // prom-client's own names already start with process_ or nodejs_: obo_gateway_process_cpu_user_seconds_total.
+    collectDefaultMetrics({ register: this.registry, prefix: 'obo_gateway_' })
     const registry = this.registry
     this.requests = new CounterFamily({ name: 'obo_gateway_requests_total', help: 'Requests answered, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registry })
     this.requestDuration = new HistogramFamily({ name: 'obo_gateway_request_duration_seconds', help: 'Whole request time, by route pattern and method', labelNames: ['route', 'method'], buckets: LATENCY_BUCKETS, registry })

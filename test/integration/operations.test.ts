@@ -99,6 +99,9 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
     t.ok(value('obo_gateway_upstream_duration_seconds_count{route="/api",outcome="200"}') >= 3)
     t.ok(value(`obo_gateway_jwks_fetches_total{tenant="${DEV_IDS.tenantId}",outcome="ok"}`) >= 1)
     t.match(text, /obo_gateway_request_duration_seconds_bucket\{le="0.005",route="\/api",method="GET"\}/)
+    t.match(text, /^obo_gateway_process_cpu_user_seconds_total \S+$/m, 'Node\'s process metrics under the gateway\'s prefix')
+    t.match(text, /^obo_gateway_nodejs_eventloop_lag_seconds \S+$/m, 'and its runtime metrics')
+    t.notMatch(text, /process_process_/, 'no doubled prefix')
   })
 
   await t.test('logs: one JSON line per request with who and how long; no token or secret even at debug', async (t) => {

@@ -174,7 +174,7 @@ t.test('two workers on one port: both serve, share the token through Redis, surv
     t.equal(total(perWorker(metrics, 'obo_gateway_token_acquisitions')), 1, 'one acquisition from Entra in all')
     t.ok(total(perWorker(metrics, 'obo_gateway_token_cache_lookups', { layer: 'l2', result: 'hit' })) >= 1, 'the other worker found the token in Redis')
     t.match(metrics, /^obo_gateway_workers_serving 2$/m)
-    t.match(metrics, /^obo_gateway_process_process_resident_memory_bytes\{worker="1"\} \d+/m, 'process metrics per worker')
+    t.match(metrics, /^obo_gateway_process_resident_memory_bytes\{worker="1"\} \d+/m, 'process metrics per worker')
   })
 
   await t.test('a killed worker is replaced, and requests keep succeeding meanwhile', async (t) => {
