@@ -44,6 +44,7 @@ export class EntraTrust {
   /** The policy once its metadata has loaded, for {@link knownKeyFor}. */
   private loadedPolicy: IssuerPolicy | undefined
   private lastError: string | undefined
+  private closed = false
 
   constructor (private readonly options: EntraTrustOptions) {
     this.keys = new KeyStore({
@@ -94,9 +95,17 @@ export class EntraTrust {
     return this.keys.knownKey(tenant, token.header.kid, policy.expectedIssuers(tenant))
   }
 
-  /** Metadata and the allowed tenants' keys, loaded before the first request needs them. */
+  /**
+   * Metadata and the allowed tenants' keys, loaded before the first request needs them. Rejects when
+   * the metadata cannot be loaded, but not once closed: the failure is then of the closing itself.
+   */
   async warm (): Promise<void> {
-    await this.issuerPolicy()
+    try {
+      await this.issuerPolicy()
+    } catch (err) {
+      if (this.closed) return
+      throw err
+    }
     await Promise.all(this.options.allowedTenants.filter(isGuid).map((t) => this.keys.warm(t.toLowerCase())))
   }
 
@@ -110,6 +119,7 @@ export class EntraTrust {
   }
 
   close (): void {
+    this.closed = true
     this.keys.close()
   }
 }

@@ -30,6 +30,7 @@ const TWELVE_HOURS_MS = 12 * 60 * 60 * 1000
  */
 export class KeyStore {
   private readonly tenants = new Map<string, TenantKeySet<VerificationKey>>()
+  private closed = false
 
   constructor (private readonly options: KeyStoreOptions) {}
 
@@ -66,6 +67,7 @@ export class KeyStore {
   }
 
   close (): void {
+    this.closed = true
     for (const set of this.tenants.values()) set.close()
   }
 
@@ -87,7 +89,9 @@ export class KeyStore {
         cooldownMs: this.options.cooldownMs,
         refreshIntervalMs: this.options.refreshIntervalMs ?? TWELVE_HOURS_MS,
         schedule: unrefTimer,
-        onRefreshError: (err) => this.options.onRefreshError?.(tenant, err)
+        // Its owner closes the dispatcher along with the store, so a fetch under way or begun after
+        // close() fails ("The client is closed"): that is the shutdown, not the authority failing.
+        onRefreshError: (err) => { if (!this.closed) this.options.onRefreshError?.(tenant, err) }
       })
       this.tenants.set(tenant, set)
     }

@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { devGatewayIdentity } from '../../src/dev/dev-identity'
+import { DEV_IDS, startEmulator } from '../../src/emulator'
 import { tsxChildEnv } from '../helpers/tsx-child'
 
 // The gateway, the sample API and what they load, started as a user would (separate from
@@ -14,6 +17,17 @@ const dir = mkdtempSync(join(tmpdir(), 'obo-cli-start-'))
 function run (args: string[], script = CLI): { status: number | null, stdout: string, stderr: string } {
   const res = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: tsxChildEnv({ LOG_LEVEL: 'error' }), timeout: 60_000 })
   return { status: res.status, stdout: res.stdout, stderr: res.stderr }
+}
+
+/** {@link run} without blocking this process, for a child that talks to a server running here. */
+async function runBeside (args: string[], env: Record<string, string>): Promise<{ status: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: tsxChildEnv(env), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const [status] = await once(child, 'close') as [number | null]
+  return { status, stdout, stderr }
 }
 
 function file (name: string, text: string): string {
@@ -56,6 +70,27 @@ t.test('a port that is taken stops the start with exit 1 and one line naming it'
   const sample = run(['sample-api', '--instance', 'https://127.0.0.1:1', '--port', String(port)])
   t.equal(sample.status, 1)
   t.equal(sample.stderr, `obo-gateway: cannot listen on 127.0.0.1:${port}: the address is in use\n`)
+})
+
+t.test('a start that fails against a reachable authority prints its one error line, not the key store\'s closing', async (t) => {
+  // The keys are being fetched when the listen fails; closing the gateway stops that fetch.
+  const emulator = await startEmulator({ dataDir: join(dir, 'emulator') })
+  t.teardown(() => emulator.close())
+  const port = await takenPort(t)
+  const config = (name: string, server: Record<string, unknown>): string => file(name, JSON.stringify({
+    server: { host: '127.0.0.1', ...server },
+    identity: devGatewayIdentity(emulator),
+    routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:1', user: { requireScopes: ['access_as_user'], scopes: [`${DEV_IDS.sampleApi.identifierUri}/Items.Read`] } }]
+  }))
+  const main = await runBeside(['--config', config('busy-live.json', { port })], { LOG_LEVEL: 'info' })
+  t.equal(main.status, 1)
+  t.equal(main.stderr, `obo-gateway: cannot listen on 127.0.0.1:${port}: the address is in use\n`)
+  t.equal(main.stdout, '', 'and not a log line, even at info')
+  const admin = await runBeside(['--config', config('busy-live-admin.json', { port: 0, adminPort: port })], { LOG_LEVEL: 'info' })
+  t.equal(admin.status, 1)
+  t.equal(admin.stderr, `obo-gateway: cannot listen on 127.0.0.1:${port} (server.adminPort): the address is in use\n`)
+  const levels = admin.stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { level: number, msg: string }))
+  t.same(levels.filter((l) => l.level >= 40), [], `no warning or error logged after the main port listened: ${admin.stdout}`)
 })
 
 t.test('the production gateway loads none of the emulator, @peculiar/x509, tsyringe or reflect-metadata', async (t) => {

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
+import { Agent } from 'undici'
+import { EntraTrust } from '../../src/validation/entra-trust'
 import { verificationKeys } from '../../src/validation/jwk'
+import { KeyStore } from '../../src/validation/key-store'
 import { TenantKeySet } from '../../src/validation/key-set'
 import type { AppPrincipal } from '../../src/validation/principal'
 import { VerifiedTokenCache } from '../../src/validation/verified-token-cache'
@@ -98,6 +101,26 @@ t.test('keys are refreshed in the background about every 12 hours, with jitter',
   t.not(next, first, 'the next refresh is scheduled after each one')
   h.set.close()
   t.ok(next.cancelled, 'close() cancels the timer')
+})
+
+t.test('closed, the key store and the trust report none of the failures their closing causes', async (t) => {
+  const TENANT = '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10'
+  // What the plugin's onClose does: close the store, then the dispatcher every fetch goes through.
+  const dispatcher = new Agent()
+  await dispatcher.close()
+  const reported: string[] = []
+  const store = new KeyStore({ instance: 'https://127.0.0.1:1', dispatcher, timeoutMs: 1000, cooldownMs: 0, onRefreshError: (tenant, err) => reported.push(`${tenant}: ${(err as Error).message}`) })
+  await store.warm(TENANT)
+  t.match(reported, [new RegExp(`^${TENANT}: The client is (closed|destroyed)$`)], 'a failed fetch is reported while the store is open')
+  store.close()
+  await store.warm(TENANT)
+  await store.warm('0a1b2c3d-0000-4000-8000-000000000001')
+  t.equal(reported.length, 1, 'not after close(), for a tenant seen before or a new one')
+
+  const trust = new EntraTrust({ instance: 'https://127.0.0.1:1', tenantId: TENANT, allowedTenants: [TENANT], dispatcher, timeoutMs: 1000, keyRefreshCooldownMs: 0 })
+  await t.rejects(trust.warm(), { code: 'OBO_IDENTITY_UNAVAILABLE' }, 'an open trust says the metadata did not load')
+  trust.close()
+  await t.resolves(trust.warm(), 'a closed one does not')
 })
 
 t.test('JWKS documents: RSA signing keys kept, others skipped, issuer kept', async (t) => {
