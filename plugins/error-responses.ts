@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { RouteNotFoundError } from '../src/errors'
+import { GatewayError, RouteNotFoundError } from '../src/errors'
 import { errorResponse } from '../src/http/error-response'
 import type { ChallengeContext } from '../src/http/error-table'
 import type { McpChallenge } from '../src/mcp/challenge'
@@ -32,8 +32,9 @@ const errorResponses: FastifyPluginAsync<ChallengeContext> = async (fastify, ctx
 
   fastify.setErrorHandler(async (err, request, reply) => {
     const res = errorResponse(err, ctx, request.id, request.routeOptions.config.mcpChallenge)
-    // Client errors are in the request's own log line (plugins/observability); failures get their own.
-    if (res.status >= 500) request.log.error({ err, code: (err as { code?: string }).code }, res.body.error_description)
+    // Client errors are in the request's own log line (plugins/observability); failures get their
+    // own, with what the body leaves out.
+    if (res.status >= 500) request.log.error({ err, code: (err as { code?: string }).code }, err instanceof GatewayError ? err.detail : res.body.error_description)
     else request.log.debug({ code: (err as { code?: string }).code, status: res.status }, res.body.error_description)
     // An upstream answer that broke off before anything was sent left its headers on the reply;
     // they describe its body, not this one.

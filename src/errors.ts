@@ -7,10 +7,20 @@
  */
 export abstract class GatewayError extends Error {
   abstract readonly code: ErrorCode
+  readonly #detail: string | undefined
 
-  constructor (message: string) {
+  constructor (message: string, detail?: string) {
     super(message)
     this.name = new.target.name
+    this.#detail = detail
+  }
+
+  /**
+   * The message with what only the operator may see (addresses, file paths): for the log, never
+   * for a body. The message itself is the client's. An accessor, so a logged error holds it once.
+   */
+  get detail (): string {
+    return this.#detail ?? this.message
   }
 }
 
@@ -69,7 +79,7 @@ export class ConsentRequiredError extends GatewayError {
 /** Entra could not be asked (unreachable, too slow, 5xx, throttled): the client may retry later. */
 export class IdentityUnavailableError extends GatewayError {
   readonly code = 'OBO_IDENTITY_UNAVAILABLE'
-  constructor (message: string, readonly retryAfterSeconds: number) { super(message) }
+  constructor (message: string, readonly retryAfterSeconds: number, detail?: string) { super(message, detail) }
 }
 
 /** Entra refused the gateway itself (credential, scope configuration): an operator must act. */
@@ -85,12 +95,7 @@ export class TokenAcquisitionError extends GatewayError {
  */
 export class GatewayCredentialError extends GatewayError {
   readonly code = 'OBO_GATEWAY_CREDENTIAL'
-  /** The message with what only the operator may see (file paths): for the log, never for a body. */
-  readonly detail: string
-  constructor (message: string, readonly entraError?: string, detail?: string) {
-    super(message)
-    this.detail = detail ?? message
-  }
+  constructor (message: string, readonly entraError?: string, detail?: string) { super(message, detail) }
 }
 
 /** The gateway itself is saturated (event loop, memory): shed load rather than answer slowly. */

@@ -59,8 +59,9 @@ const RETRY_AFTER_SECONDS = 30
 export function mapEntraError (err: unknown, downstreamScopes: readonly string[]): GatewayError {
   if (err instanceof GatewayError) return err
   if (err instanceof EntraUnavailableError) {
-    return new IdentityUnavailableError(`Entra ID is unavailable (${err.reason === 'throttled' ? 'throttling' : err.reason.replace('_', ' ')}); retry later`,
-      err.retryAfterSeconds ?? RETRY_AFTER_SECONDS)
+    // Its message names the endpoint: the log's, not the client's.
+    const unavailable = `Entra ID is unavailable (${err.reason === 'throttled' ? 'throttling' : err.reason.replace('_', ' ')}); retry later`
+    return new IdentityUnavailableError(unavailable, err.retryAfterSeconds ?? RETRY_AFTER_SECONDS, `${unavailable}: ${err.errorMessage}`)
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as MsalErrorShape
   const aadsts = aadstsCode(e)
@@ -92,7 +93,8 @@ export function mapEntraError (err: unknown, downstreamScopes: readonly string[]
     return new TokenAcquisitionError(`Entra refused the gateway's request (${e.errorCode})`, aadsts !== undefined ? `AADSTS${aadsts}` : e.errorCode)
   }
   if (isUnavailable(e, aadsts)) {
-    return new IdentityUnavailableError('Entra ID is unavailable or throttling; retry later', RETRY_AFTER_SECONDS)
+    const unavailable = 'Entra ID is unavailable or throttling; retry later'
+    return new IdentityUnavailableError(unavailable, RETRY_AFTER_SECONDS, `${unavailable}: ${e.errorCode ?? 'error'}: ${firstLine(message)}`)
   }
   return new TokenAcquisitionError(`Token acquisition failed: ${firstLine(message)}`, e.errorCode)
 }

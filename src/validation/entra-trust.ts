@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { IdentityUnavailableError, InvalidTokenError } from '../errors'
+import { fetchFailure } from '../net/fetch-json'
 import { IssuerPolicy } from './issuer-policy'
 import { KeyStore } from './key-store'
 import type { KeySetState } from './key-set'
@@ -71,7 +72,9 @@ export class EntraTrust {
         .catch((err: unknown) => {
           this.policy = undefined
           this.lastError = `OpenID metadata of ${instance}/${tenantId}: ${(err as Error).message}`
-          throw new IdentityUnavailableError(`The OpenID metadata of ${instance}/${tenantId} could not be loaded (${(err as Error).message})`, 30)
+          // The client learns what failed, not where: the authority's address is for the log and /readyz.
+          throw new IdentityUnavailableError(`The OpenID metadata of the token issuer could not be loaded (${fetchFailure(err)}); retry later`, 30,
+            `The OpenID metadata of ${instance}/${tenantId} could not be loaded (${(err as Error).message})`)
         })
     }
     return this.policy

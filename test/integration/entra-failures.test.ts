@@ -4,8 +4,11 @@ import { request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
-import { DEV_IDS, type FailureRule } from '../../src/emulator'
+import { DEV_IDS, startEmulator, type FailureRule } from '../../src/emulator'
+import { freePort } from '../../src/net/free-port'
+import { MsalKit } from '../helpers/msal-clients'
 import { startTestbed } from '../helpers/testbed'
+import { startUpstreamRecorder } from '../helpers/upstream-recorder'
 
 const SAMPLE = DEV_IDS.sampleApi.identifierUri
 const MFA_CLAIMS = '{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}'
@@ -136,5 +139,60 @@ t.test('Entra failures through the gateway: real msal-node, emulator, real upstr
 
     const again = await call(alice)
     t.equal(again.status, 200, 'alice herself is not locked out by msal either; retrying is the client\'s call')
+  })
+})
+
+t.test('Entra unreachable: the 503 says what failed but names no address; the error log line and /readyz do', async (t) => {
+  // An emulator of this test's own: it is stopped halfway.
+  const emulator = await startEmulator()
+  let stopped = false
+  t.teardown(async () => { if (!stopped) await emulator.close() })
+  const kit = new MsalKit(emulator)
+  t.teardown(() => kit.close())
+  const recorder = await startUpstreamRecorder()
+  t.teardown(() => recorder.close())
+
+  const logs: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk: Buffer, _enc, done) { logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done() } })
+  const gateway = async (identity: Record<string, unknown>): Promise<string> => {
+    const config = resolveConfig({
+      server: { host: '127.0.0.1', port: 0 },
+      identity,
+      routes: [{ prefix: '/rec', upstream: recorder.url, user: { requireScopes: ['access_as_user'], scopes: [`${SAMPLE}/Items.Read`] } }]
+    }, { source: 'test' })
+    const app = await buildGateway(config, { logger: { level: 'info', stream } })
+    t.teardown(() => app.close())
+    return await app.listen({ host: '127.0.0.1', port: 0 })
+  }
+  const get = async (url: string, token?: string): Promise<{ status: number, text: string, body: Record<string, unknown> }> => {
+    const res = await request(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    const text = await res.body.text()
+    return { status: res.statusCode, text, body: JSON.parse(text) as Record<string, unknown> }
+  }
+  const errorLine = (correlationId: unknown): Record<string, unknown> | undefined => logs.find((l) => l.level === 50 && l.reqId === correlationId)
+  const [first, second] = [(await kit.signIn()).accessToken, (await kit.signIn()).accessToken]
+
+  await t.test('the OpenID metadata cannot be loaded', async (t) => {
+    const where = `127.0.0.1:${await freePort()}`
+    const url = await gateway({ ...devGatewayIdentity(emulator), instance: `https://${where}` })
+    const answer = await get(`${url}/rec/items`, first)
+    t.equal(answer.status, 503)
+    t.match(answer.body, { error: 'identity_unavailable', error_description: 'The OpenID metadata of the token issuer could not be loaded (ECONNREFUSED); retry later', correlation_id: String })
+    t.notOk(answer.text.includes(where), `the body names no address: ${answer.text}`)
+    t.match(errorLine(answer.body.correlation_id), { msg: `The OpenID metadata of https://${where}/${DEV_IDS.tenantId} could not be loaded (connect ECONNREFUSED ${where})` }, 'the error line does')
+    const ready = await get(`${url}/readyz`)
+    t.match(ready.body, { status: 'not_ready', checks: { identity: { status: 'failed', detail: `OpenID metadata of https://${where}/${DEV_IDS.tenantId}: connect ECONNREFUSED ${where}` } } }, 'and so does /readyz')
+  })
+
+  await t.test('the token endpoint cannot be reached', async (t) => {
+    const url = await gateway(devGatewayIdentity(emulator))
+    t.equal((await get(`${url}/rec/items`, first)).status, 200, 'keys, metadata and the authority are loaded')
+    stopped = true
+    await emulator.close()
+    const answer = await get(`${url}/rec/items`, second)
+    t.equal(answer.status, 503)
+    t.match(answer.body, { error: 'identity_unavailable', error_description: 'Entra ID is unavailable (unreachable); retry later', correlation_id: String })
+    t.notOk(answer.text.includes(emulator.host), `the body names no address: ${answer.text}`)
+    t.match(errorLine(answer.body.correlation_id), { msg: `POST ${emulator.url}/${DEV_IDS.tenantId}/oauth2/v2.0/token failed: connect ECONNREFUSED ${emulator.host}` }, 'the error line does')
   })
 })

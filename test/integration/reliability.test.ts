@@ -314,6 +314,7 @@ t.test('2. JWKS failing during a key rollover: 503 identity_unavailable + Retry-
     t.equal(answer.status, 503, `JWKS ${mode}: a token of the new key is 503, not 401`)
     t.ok(elapsedMs < timeoutMs + slackMs, `JWKS ${mode}: answered in ${Math.round(elapsedMs)} ms, within identity.timeoutMs (${timeoutMs} ms) and ${slackMs} ms of slack`)
     errorBody(answer, 'identity_unavailable', t)
+    t.notOk(JSON.stringify(answer.body).includes(new URL(front.url).host), `JWKS ${mode}: the body names no address`)
     t.equal(answer.headers['retry-after'], String(cooldownSeconds), 'with Retry-After')
     const ready = await get('/readyz')
     t.match(ready.body, { status: 'degraded', checks: { identity: { status: 'degraded', detail: /could not be refreshed/ } } }, `JWKS ${mode}: /readyz says the keys are stale: ${JSON.stringify(ready.body)}`)
