@@ -21,13 +21,22 @@ type Abandoned = FastifyRequest & { [kAbandoned]?: boolean }
 // nginx's status for a request the client abandoned; it never reaches the client.
 const CLIENT_CLOSED_REQUEST = 499
 
+export interface ObservabilityOptions {
+  /**
+   * Absent on the admin port (src/server/admin-listener.ts), whose requests are logged like the
+   * gateway's but not counted: the workers' primary has no gateway metrics to count them in, and
+   * a single process's admin port answers as the primary's does.
+   */
+  metrics?: GatewayMetrics
+}
+
 /**
  * One log line per request (route, status, duration, correlation id, tenant, user, client; never a
  * header, a query string or a token) and the request-level metrics. Fastify's own two request log
  * lines are turned off in favour of this one (`disableRequestLogging`).
  */
-const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fastify, { metrics }) => {
-  fastify.decorate('metrics', metrics)
+const observability: FastifyPluginAsync<ObservabilityOptions> = async (fastify, { metrics }) => {
+  if (metrics !== undefined) fastify.decorate('metrics', metrics)
   // A gateway has few routes, methods and statuses: each series is looked up once and kept.
   const requestCounters = new Map<string, CounterSeries>()
   const requestTimers = new Map<string, HistogramSeries>()
@@ -36,12 +45,17 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
   fastify.addHook('onError', async (request, _reply, err) => {
     // Error messages are written for clients too: they never hold a token.
     ;(request as WithError)[kError] = { code: (err as { code?: string }).code, error: err.message }
-    countRefusal(metrics, err)
+    if (metrics !== undefined) countRefusal(metrics, err)
   })
 
   /** `reply` is absent for a request the client abandoned: it is counted, but has no duration. */
   function record (request: FastifyRequest, status: number, reply?: FastifyReply): void {
     const route = routeLabel(request)
+    if (metrics !== undefined) count(metrics, request, route, status, reply)
+    log(request, route, status, reply?.elapsedTime)
+  }
+
+  function count (metrics: GatewayMetrics, request: FastifyRequest, route: string, status: number, reply: FastifyReply | undefined): void {
     const counterKey = `${route} ${request.method} ${status}`
     let counter = requestCounters.get(counterKey)
     if (counter === undefined) {
@@ -49,10 +63,7 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
       requestCounters.set(counterKey, counter)
     }
     counter.inc()
-    if (reply === undefined) {
-      log(request, route, status, undefined)
-      return
-    }
+    if (reply === undefined) return
     const timerKey = `${route} ${request.method}`
     let timer = requestTimers.get(timerKey)
     if (timer === undefined) {
@@ -60,7 +71,6 @@ const observability: FastifyPluginAsync<{ metrics: GatewayMetrics }> = async (fa
       requestTimers.set(timerKey, timer)
     }
     timer.observe(reply.elapsedTime / 1000)
-    log(request, route, status, reply.elapsedTime)
   }
 
   function log (request: FastifyRequest, route: string, status: number, durationMs: number | undefined): void {

@@ -8,6 +8,7 @@ import { errorResponse } from './http/error-response'
 import { correlationId } from './http/correlation-id'
 import { GatewayMetrics } from './observability/metrics'
 import { connectRedis } from './redis/client'
+import { buildAdminListener } from './server/admin-listener'
 import { clientErrorHandler } from './server/client-error'
 import { serverTimeoutOptions } from './server/timeouts'
 import { checkIncomingHeaders, MAX_HEADER_BYTES } from './validation/incoming-headers'
@@ -124,7 +125,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     await app.register(health, { gateway: app })
     app.decorate('adminApp', null)
   } else {
-    const admin = Fastify({ logger: false })
+    const admin = await buildAdminListener({ logger: options.logger, challengeContext })
     await admin.register(health, { gateway: app })
     app.decorate('adminApp', admin)
     app.addHook('onClose', async () => { await admin.close() })

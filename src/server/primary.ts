@@ -1,7 +1,8 @@
 import closeWithGrace from 'close-with-grace'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { FastifyServerOptions } from 'fastify'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { GatewayConfig } from '../config/types'
+import { buildAdminListener } from './admin-listener'
 import { listenOrExplain } from './listen'
 import { workersReadiness } from './readiness'
 import { WorkerPool } from './worker-pool'
@@ -29,7 +30,8 @@ export interface PrimaryOptions {
  */
 export async function runPrimary (options: PrimaryOptions): Promise<void> {
   const { host, adminPort, workers } = options.config.server
-  const admin = Fastify({ logger: options.logger ?? false })
+  const { instance, tenantId, clientId } = options.config.identity
+  const admin = await buildAdminListener({ logger: options.logger, challengeContext: { instance, tenantId, clientId } })
   const metrics = new PrimaryMetrics(() => pool.serving)
   const pool = new WorkerPool({
     count: workers,

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -68,11 +68,54 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
   })
 
   await t.test('with an admin port, health and metrics move off the public port', async (t) => {
-    const { app, url } = await gateway(t, { server: { host: '127.0.0.1', port: 0, adminPort: 0 } })
+    const lines: Array<Record<string, unknown>> = []
+    const stream = new PassThrough()
+    stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)))
+    const { app, url } = await gateway(t, { server: { host: '127.0.0.1', port: 0, adminPort: 0 } }, { level: 'info', stream })
     t.equal((await get(`${url}/metrics`)).status, 404)
     const adminUrl = await app.adminApp!.listen({ host: '127.0.0.1', port: 0 })
     t.equal((await get(`${adminUrl}/readyz`)).status, 200)
     t.match((await get(`${adminUrl}/metrics`)).text, /obo_gateway_requests_total/)
+    t.equal((await get(`${adminUrl}/healthz`)).status, 200)
+
+    await t.test('and answers an unknown path, a malformed request and its logs as the public port does', async (t) => {
+      const unknown = async (base: string, id: string) => {
+        const res = await request(`${base}/nope?secret=1`, { headers: { 'client-request-id': id } })
+        return { status: res.statusCode, headers: res.headers, body: await res.body.json() as Record<string, unknown> }
+      }
+      const [publicAnswer, adminAnswer] = [await unknown(url, 'public-404'), await unknown(adminUrl, 'admin-404')]
+      t.equal(adminAnswer.status, 404)
+      t.equal(adminAnswer.headers['client-request-id'], 'admin-404', 'the correlation id is echoed')
+      t.match(adminAnswer.headers['content-type'], /^application\/json/)
+      t.same(adminAnswer.body, { error: 'not_found', error_description: 'No route for GET /nope', correlation_id: 'admin-404' })
+      t.same(adminAnswer.body, { ...publicAnswer.body, correlation_id: 'admin-404' }, 'the public port\'s body')
+
+      const malformed = async (base: string): Promise<{ head: string, body: Record<string, unknown> }> => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1')
+        socket.end('NOT HTTP\r\n\r\n')
+        let answer = ''
+        for await (const chunk of socket) answer += String(chunk)
+        const [head = '', body = ''] = answer.split('\r\n\r\n')
+        return { head, body: JSON.parse(body) as Record<string, unknown> }
+      }
+      const [publicRefusal, adminRefusal] = [await malformed(url), await malformed(adminUrl)]
+      t.match(adminRefusal.head, /^HTTP\/1\.1 400 Bad Request\r\n/)
+      t.match(adminRefusal.head, `\r\nclient-request-id: ${String(adminRefusal.body.correlation_id)}`)
+      t.match(adminRefusal.body, { error: 'bad_request', error_description: 'The request is not valid HTTP/1.1', correlation_id: String })
+      t.same(adminRefusal.body, { ...publicRefusal.body, correlation_id: adminRefusal.body.correlation_id }, 'a request that is not HTTP: the public port\'s answer')
+
+      await sleep(50)
+      t.notOk(lines.some((l) => l.msg === 'incoming request' || l.msg === 'request completed'), 'none of Fastify\'s own request lines')
+      const requestLines = lines.filter((l) => l.msg === 'request')
+      t.same(requestLines.map((l) => `${String(l.path)} ${String(l.status)}`).sort(), ['/metrics 404', '/nope 404', '/nope 404'],
+        'one line per request (the public port\'s /metrics and both /nope) but none for the probes and scrapes')
+      const comparable = (line: Record<string, unknown> | undefined) => {
+        const { time: _time, reqId: _reqId, durationMs: _durationMs, ...rest } = line ?? {}
+        return rest
+      }
+      t.same(comparable(requestLines.find((l) => l.reqId === 'admin-404')), comparable(requestLines.find((l) => l.reqId === 'public-404')), 'in the public port\'s format')
+      t.match(requestLines.find((l) => l.reqId === 'admin-404'), { level: 30, route: 'unmatched', method: 'GET', path: '/nope', status: 404, code: 'OBO_NOT_FOUND', durationMs: Number })
+    })
   })
 
   await t.test('metrics move as requests happen', async (t) => {

@@ -177,6 +177,18 @@ t.test('two workers on one port: both serve, share the token through Redis, surv
     t.match(metrics, /^obo_gateway_process_resident_memory_bytes\{worker="1"\} \d+/m, 'process metrics per worker')
   })
 
+  await t.test('the primary\'s admin port answers an unknown path and logs as the gateway does', async (t) => {
+    const unknown = await request(`${admin}/nope`, { headers: { 'client-request-id': 'primary-404' } })
+    t.equal(unknown.statusCode, 404)
+    t.equal(unknown.headers['client-request-id'], 'primary-404')
+    t.same(await unknown.body.json(), { error: 'not_found', error_description: 'No route for GET /nope', correlation_id: 'primary-404' })
+    const line = await cli.logged((l) => l.msg === 'request' && l.reqId === 'primary-404', 'the primary\'s line for /nope', 30_000)
+    t.match(line, { level: 30, route: 'unmatched', method: 'GET', path: '/nope', status: 404, code: 'OBO_NOT_FOUND', durationMs: Number })
+    t.notOk('worker' in line, 'written by the primary')
+    t.same(cli.logs.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed'), [], 'none of Fastify\'s own request lines')
+    t.same(cli.logs.filter((l) => l.msg === 'request' && ['/healthz', '/readyz', '/metrics'].includes(String(l.path))), [], 'and none for the probes and scrapes')
+  })
+
   await t.test('a killed worker is replaced, and requests keep succeeding meanwhile', async (t) => {
     const victim = firstPids.get(1)!
     process.kill(victim, 'SIGKILL')
