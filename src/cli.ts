@@ -98,7 +98,8 @@ async function startGateway (config: GatewayConfig, { admin }: { admin: boolean 
 
 async function runDevStack (): Promise<void> {
   const { devStackBanner, startDevStack } = await import('./dev/stack.js')
-  const stack = await listenOrExplain(() => startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } }), 'the dev stack ports (8443, 8444, 8081, 8083, 8080)')
+  // A port in use is a StartError naming it.
+  const stack = await startDevStack({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
   closeWithGrace({ delay: 5_000 }, async () => { await stack.close() })
   console.log(devStackBanner(stack))
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { listenOrExplain } from '../server/listen'
 
 /** What the page reads from /config.json: where to sign in, what to call, what to tell the user. */
 export interface DemoSpaConfig {
@@ -74,7 +75,13 @@ export async function serveDemoSpa (args: string[]): Promise<{ url: string, clos
   const missing = REQUIRED.filter((key) => config[key] === undefined)
   if (missing.length > 0) throw new Error(`${file} lacks ${missing.join(', ')}`)
   const app = buildDemoSpaServer({ config })
-  await app.listen({ host: 'localhost', port: Number(values.port ?? 8444) })
+  const wanted = Number(values.port ?? 8444)
+  try {
+    await listenOrExplain(() => app.listen({ host: 'localhost', port: wanted }), `localhost:${wanted}`)
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   const { port } = app.server.address() as { port: number }
   return { url: `http://localhost:${port}`, close: async () => { await app.close() } }
 }

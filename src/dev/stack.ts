@@ -9,6 +9,7 @@ import { DEMO_IDS, demoSeed, demoSpaUris } from './demo-seed'
 import { buildDemoSpaServer, type DemoSpaConfig } from './demo-spa-server'
 import { devGatewayIdentity } from './dev-identity'
 import { freePort } from '../net/free-port'
+import { listenOrExplain } from '../server/listen'
 import { buildSampleApi } from './sample-api'
 import { buildSampleMcpServer } from './sample-mcp-server'
 
@@ -49,7 +50,10 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
   // The SPA's redirect URIs are in the seed, so its port is settled before the emulator starts.
   const spaPort = options.spaPort === 0 ? await freePort(host) : options.spaPort ?? 8444
   const spaUrl = `https://${publicHost}:${spaPort}`
-  const emulator = await startEmulator({ host, port: options.emulatorPort ?? 8443, dataDir, seed: demoSeed(spaUrl) })
+  // Five fixed ports by default: a refusal names the one in use and what wanted it.
+  const listen = async <T>(start: () => Promise<T>, port: number, part: string): Promise<T> => await listenOrExplain(start, `${host}:${port} (the dev stack's ${part})`)
+  const emulatorPort = options.emulatorPort ?? 8443
+  const emulator = await listen(() => startEmulator({ host, port: emulatorPort, dataDir, seed: demoSeed(spaUrl) }), emulatorPort, 'Entra ID emulator')
   const started: Array<{ close: () => Promise<unknown> }> = [emulator]
   try {
     const sampleApi = await buildSampleApi({
@@ -63,7 +67,8 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       revocationTime: (tenantId, userObjectId) => emulator.sessions.revocationTime(tenantId, userObjectId)
     })
     started.push(sampleApi)
-    const sampleApiUrl = await sampleApi.listen({ host, port: options.sampleApiPort ?? 8081 })
+    const sampleApiPort = options.sampleApiPort ?? 8081
+    const sampleApiUrl = await listen(() => sampleApi.listen({ host, port: sampleApiPort }), sampleApiPort, 'sample API')
     const mcpServer = await buildSampleMcpServer({
       instance: emulator.url,
       tenantId: DEV_IDS.tenantId,
@@ -73,7 +78,8 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
       ca: [emulator.caPem]
     })
     started.push(mcpServer)
-    const mcpServerUrl = `${await mcpServer.listen({ host, port: options.mcpServerPort ?? 8083 })}/mcp`
+    const mcpServerPort = options.mcpServerPort ?? 8083
+    const mcpServerUrl = `${await listen(() => mcpServer.listen({ host, port: mcpServerPort }), mcpServerPort, 'sample MCP server')}/mcp`
 
     // The MCP route's publicUrl names the gateway's port, so "any port" is settled before the config.
     const gatewayPort = options.gatewayPort === 0 ? await freePort(host) : options.gatewayPort ?? 8080
@@ -103,14 +109,14 @@ export async function startDevStack (options: DevStackOptions = {}): Promise<Dev
     }, { source: 'the generated dev config' })
     const gateway = await buildGateway(config, { logger: options.logger ?? false })
     started.push(gateway)
-    const gatewayUrl = await gateway.listen({ host: config.server.host, port: config.server.port })
+    const gatewayUrl = await listen(() => gateway.listen({ host: config.server.host, port: config.server.port }), gatewayPort, 'gateway')
 
     // Its own certificate from the emulator's CA, so a browser told to trust one server's key is not trusting the other's.
     const spaTls = await prepareTls(dataDir, [publicHost])
     const spaConfig = demoSpaConfig(emulator, `http://${publicHost}:${gatewayPort}`)
     const spa = buildDemoSpaServer({ config: spaConfig, tls: spaTls })
     started.push(spa)
-    await spa.listen({ host, port: spaPort })
+    await listen(() => spa.listen({ host, port: spaPort }), spaPort, 'demo SPA')
 
     return {
       emulator,

@@ -4,6 +4,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
 import { promisify } from 'node:util'
 import { devStackBanner, startDevStack } from '../../src/dev/stack'
 import { DEV_IDS } from '../../src/emulator'
@@ -40,6 +41,22 @@ t.test('npm start\'s dev stack: the printed command signs Alice in and reaches t
   })
   t.same([...hosts].filter((h) => !['127.0.0.1', 'localhost'].includes(h)), [], 'no connection left loopback (no instance discovery)')
   t.ok(hosts.has('127.0.0.1'), 'the channels did see the gateway\'s own calls')
+})
+
+t.test('a dev stack port in use: the start stops with one line naming that port and its part', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => { resolve() })))
+  const port = (taken.address() as { port: number }).port
+  const anyPort = { gatewayPort: 0, emulatorPort: 0, sampleApiPort: 0, mcpServerPort: 0, spaPort: 0, dataDir: mkdtempSync(join(tmpdir(), 'obo-dev-busy-')) }
+  // The first part to listen, and the last, whose refusal closes the four listening already (one left
+  // open would keep this file from ending).
+  for (const [option, part] of [['emulatorPort', 'Entra ID emulator'], ['spaPort', 'demo SPA']] as const) {
+    await t.rejects(startDevStack({ ...anyPort, [option]: port }), {
+      name: 'StartError',
+      message: `cannot listen on 127.0.0.1:${port} (the dev stack's ${part}): the address is in use`
+    }, option)
+  }
 })
 
 async function runPrinted (t: Test, command: string): Promise<void> {

@@ -1,9 +1,12 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from 'undici'
 import { serveDemoSpa } from '../../src/dev/demo-spa-server'
+import { tsxChildEnv } from '../helpers/tsx-child'
 
 const ROOT = resolve(__dirname, '../..')
 
@@ -43,4 +46,19 @@ t.test('demo-spa-server CONFIG.json serves the page against the tenant the file 
   writeFileSync(join(dir, 'partial.json'), JSON.stringify({ clientId: 'x' }))
   await t.rejects(serveDemoSpa([join(dir, 'partial.json')]), /partial\.json lacks authority, knownAuthorities, scopes, gatewayUrl, calls/)
   await t.rejects(serveDemoSpa([]), /usage: demo-spa-server CONFIG\.json/)
+})
+
+t.test('demo-spa-server on a port in use: exit 1 and one line naming it, as the gateway words it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'obo-spa-busy-'))
+  const config = { authority: 'https://login.microsoftonline.com/x', knownAuthorities: ['login.microsoftonline.com'], clientId: 'c', scopes: ['s'], gatewayUrl: 'https://g', calls: [] }
+  writeFileSync(join(dir, 'spa.json'), JSON.stringify(config))
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, 'localhost', resolve))
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => { resolve() })))
+  const port = (taken.address() as { port: number }).port
+  await t.rejects(serveDemoSpa([join(dir, 'spa.json'), '--port', String(port)]), { name: 'StartError', message: `cannot listen on localhost:${port}: the address is in use` })
+  const script = join(ROOT, 'src/dev/demo-spa-server.ts')
+  const res = spawnSync(process.execPath, ['--import', 'tsx', script, join(dir, 'spa.json'), '--port', String(port)], { encoding: 'utf8', env: tsxChildEnv(), timeout: 60_000 })
+  t.equal(res.status, 1)
+  t.equal(res.stderr, `cannot listen on localhost:${port}: the address is in use\n`)
 })
