@@ -7,6 +7,7 @@ import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
 import { parseRedisUrl } from '../redis/url'
 import { DEFAULTS } from './defaults'
+import { shownValue } from './shown-value'
 import { resolveTelemetry } from '../observability/tracing-config'
 import { resolveMcpConfig } from '../mcp/config'
 
@@ -52,7 +53,8 @@ export function configFromText (text: string, file: string, env: Env = process.e
 export function resolveConfig (raw: unknown, options: { source: string, baseDir?: string, env?: Env }): GatewayConfig {
   const env = options.env ?? process.env
   const issues: string[] = []
-  const substituted = substituteEnv(raw, env, '', issues)
+  const fromEnv = new Map<string, string[]>()
+  const substituted = substituteEnv(raw, env, '', issues, fromEnv)
   if (!isObject(substituted)) throw new ConfigError(options.source, ['the file must hold an object with identity and routes'])
   applyAzureEnvironment(substituted, env)
 
@@ -61,7 +63,7 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
     const path = keyPath(error)
     if (seen.has(path)) continue
     seen.add(path)
-    issues.push(describe(error, path))
+    issues.push(describe(error, path, fromEnv.get(path)))
   }
   if (issues.length > 0) throw new ConfigError(options.source, issues)
 
@@ -214,13 +216,16 @@ function applyAzureEnvironment (raw: Record<string, unknown>, env: Env): void {
   }
 }
 
-function substituteEnv (value: unknown, env: Env, path: string, issues: string[]): unknown {
+/** `fromEnv` gets the variables each substituted value came from, by key path, so errors never echo them. */
+function substituteEnv (value: unknown, env: Env, path: string, issues: string[], fromEnv: Map<string, string[]>): unknown {
   if (typeof value === 'string') {
     // `${GW_SECRET}` or `${env:}` would otherwise go to Entra as a literal secret.
     if (value.replace(ENV_REF, '').includes('${')) {
       issues.push(`${path || '(root)'}: has a \${ that is not a well-formed \${env:NAME} reference (NAME: letters, digits and _, not starting with a digit)`)
       return value
     }
+    const names = [...value.matchAll(ENV_REF)].map((m) => m[1]!)
+    if (names.length > 0) fromEnv.set(path || '(root)', names)
     return value.replace(ENV_REF, (_match, name: string) => {
       const found = env[name]
       if (found === undefined) {
@@ -230,9 +235,9 @@ function substituteEnv (value: unknown, env: Env, path: string, issues: string[]
       return found
     })
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, join(path, String(i)), issues))
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, join(path, String(i)), issues, fromEnv))
   if (isObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, join(path, k), issues)]))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, join(path, k), issues, fromEnv)]))
   }
   return value
 }
@@ -241,12 +246,12 @@ function keyPath (error: ValueError): string {
   return error.path.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') || '(root)'
 }
 
-function describe (error: ValueError, path: string): string {
-  const schema = error.schema as { description?: string, type?: unknown }
+function describe (error: ValueError, path: string, from: string[] | undefined): string {
+  const schema = error.schema as { description?: string, type?: unknown, secret?: boolean }
   if (error.message.startsWith('Unexpected property')) return `${path}: unknown key`
   const expected = schema.description ?? (typeof schema.type === 'string' ? `${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}` : error.message.toLowerCase())
   if (error.value === undefined) return `${path}: missing (expected ${expected})`
-  return `${path}: expected ${expected}${constraint(error)}, got ${JSON.stringify(error.value)?.slice(0, 60)}`
+  return `${path}: expected ${expected}${constraint(error)}, got ${shownValue(error.value, { secret: schema.secret === true, from })}`
 }
 
 function constraint (error: ValueError): string {

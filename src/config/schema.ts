@@ -5,14 +5,17 @@ const HttpUrl = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', descriptio
 const HttpsUrl = Type.String({ pattern: '^https://[^\\s/]+(/\\S*)?$', description: 'an https URL' })
 const NonEmpty = Type.String({ minLength: 1, description: 'a non-empty string' })
 const Strings = Type.Array(NonEmpty, { minItems: 1, description: 'a non-empty list of strings' })
-const CacheSecret = Type.String({ minLength: 16, description: 'a secret of at least 16 characters (32 random bytes, base64, recommended)' })
+// `secret: true`: a config error describes the value (its length, where it came from), never shows
+// it (src/config/shown-value.ts). URLs need no mark: every one shown loses its userinfo and query.
+const CacheSecret = Type.String({ minLength: 16, secret: true, description: 'a secret of at least 16 characters (32 random bytes, base64, recommended)' })
 
+// Marked whole too: a string where the block belongs is most likely the secret itself.
 const Credential = Type.Object({
-  clientSecret: Type.Optional(NonEmpty),
+  clientSecret: Type.Optional(Type.String({ minLength: 1, secret: true, description: 'a non-empty string' })),
   certificate: Type.Optional(Type.Object({ certificateFile: NonEmpty, privateKeyFile: NonEmpty }, { additionalProperties: false })),
   federatedTokenFile: Type.Optional(NonEmpty),
   managedIdentity: Type.Optional(Type.Object({ clientId: Type.Optional(Guid) }, { additionalProperties: false }))
-}, { additionalProperties: false })
+}, { additionalProperties: false, secret: true })
 
 const UserAccess = Type.Object({
   requireScopes: Strings,
@@ -106,7 +109,7 @@ export const ConfigSchema = Type.Object({
       commandTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 }))
     }, { additionalProperties: false })),
     encryptionKey: Type.Optional(CacheSecret),
-    previousEncryptionKeys: Type.Optional(Type.Array(CacheSecret)),
+    previousEncryptionKeys: Type.Optional(Type.Array(CacheSecret, { secret: true })),
     l1: Type.Optional(Type.Object({
       maxEntries: Type.Optional(Type.Integer({ minimum: 1 })),
       maxBytes: Type.Optional(Type.Integer({ minimum: 65_536 }))

@@ -1,4 +1,5 @@
 import type { RawRoute } from '../config/schema'
+import { withoutCredentials } from '../config/shown-value'
 import type { McpConfig } from '../config/types'
 import { isLoopbackHost } from './redirect-uris'
 
@@ -14,10 +15,10 @@ export function resolveMcpConfig (route: RawRoute, path: string, issues: string[
 
   const publicUrl = new URL(raw.publicUrl)
   if (publicUrl.protocol !== 'https:' && !isLoopbackHost(publicUrl.hostname)) {
-    issues.push(`${path}.mcp.publicUrl: must be https (MCP clients refuse authorization over plain http except on loopback), got ${raw.publicUrl}`)
+    issues.push(`${path}.mcp.publicUrl: must be https (MCP clients refuse authorization over plain http except on loopback), got ${withoutCredentials(raw.publicUrl)}`)
   }
   if (publicUrl.pathname.replace(/\/+$/, '') !== route.prefix || publicUrl.search !== '' || publicUrl.hash !== '') {
-    issues.push(`${path}.mcp.publicUrl: its path must be the route's prefix ${route.prefix} (the metadata URLs are <origin>/.well-known/...${route.prefix}), got ${raw.publicUrl}`)
+    issues.push(`${path}.mcp.publicUrl: its path must be the route's prefix ${route.prefix} (the metadata URLs are <origin>/.well-known/...${route.prefix}), got ${withoutCredentials(raw.publicUrl)}`)
   }
 
   const resources = new Set(raw.scopesSupported.map(resourceOf))
@@ -30,10 +31,10 @@ export function resolveMcpConfig (route: RawRoute, path: string, issues: string[
     try {
       parsed = new URL(uri)
     } catch {
-      issues.push(`${path}.mcp.redirectUris.${i}: not a valid URI, got ${JSON.stringify(uri)}`)
+      issues.push(`${path}.mcp.redirectUris.${i}: not a valid URI, got ${JSON.stringify(withoutCredentials(uri))}`)
       continue
     }
-    if (parsed.hash !== '') issues.push(`${path}.mcp.redirectUris.${i}: a redirect URI must not have a fragment (RFC 6749 §3.1.2), got ${uri}`)
+    if (parsed.hash !== '') issues.push(`${path}.mcp.redirectUris.${i}: a redirect URI must not have a fragment (RFC 6749 §3.1.2), got ${withoutCredentials(uri)}`)
   }
 
   if (issues.length > before) return undefined

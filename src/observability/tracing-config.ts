@@ -1,4 +1,5 @@
 import type { RawConfig } from '../config/schema'
+import { withoutCredentials } from '../config/shown-value'
 import type { TelemetryConfig } from '../config/types'
 
 type OtlpProtocol = TelemetryConfig['protocol']
@@ -46,11 +47,11 @@ function checkedUrl (value: string, variable: string, issues: string[]): string 
   try {
     url = new URL(value)
   } catch {
-    issues.push(`${variable}: expected an http(s) URL, got ${JSON.stringify(value).slice(0, 60)}`)
+    issues.push(`${variable}: expected an http(s) URL, got ${JSON.stringify(withoutCredentials(value)).slice(0, 60)}`)
     return undefined
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    issues.push(`${variable}: expected an http(s) URL, got ${JSON.stringify(value).slice(0, 60)}`)
+    issues.push(`${variable}: expected an http(s) URL, got ${JSON.stringify(withoutCredentials(value)).slice(0, 60)}`)
     return undefined
   }
   return value

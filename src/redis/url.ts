@@ -22,6 +22,11 @@ export function parseRedisUrl (url: string): RedisTarget {
   const m = MULTI_HOST.exec(url)
   if (m === null) throw new Error('expected redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://')
   const [, scheme, mode, userinfo, hostList, path, query] = m
+  // An unencoded @ or / in the user or password leaves part of them among the hosts or in the
+  // path: refused without showing either, since the message ends up in the log.
+  if (hostList?.includes('@') === true || (userinfo === undefined && path?.includes('@') === true)) {
+    throw new Error('the user or password holds an unencoded @ or / (percent-encode them: @ is %40, / is %2F)')
+  }
   const tls = scheme === 'rediss'
   const hosts = (hostList ?? '').split(',').map((h) => parseHostPort(h, mode === 'sentinel' ? 26379 : 6379))
   const auth = parseUserinfo(userinfo)

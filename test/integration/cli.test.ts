@@ -77,6 +77,31 @@ routes:
   t.match(federated.stderr, /identity\.credential\.federatedTokenFile: cannot read \/nope\/token \(ENOENT\)/)
 })
 
+t.test('check-config never prints a secret, from the file, the environment or a URL', async (t) => {
+  const secrets = file('secrets.yaml', `
+identity:
+  tenantId: 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10
+  clientId: 5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11
+  credential: { clientSecret: 12345 }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+tokenCache:
+  redis: { url: "memcached://:SecretPw@redis:6379" }
+  encryptionKey: "\${env:GATEWAY_CACHE_KEY}"
+  previousEncryptionKeys: [oldsecretkey]
+`)
+  const res = run(['check-config', secrets], { GATEWAY_CACHE_KEY: 'mysecretkey' })
+  t.equal(res.status, 1)
+  t.equal(res.stderr, `obo-gateway: invalid configuration in ${secrets}:\n` +
+    '  - identity.credential.clientSecret: expected a non-empty string, got a number\n' +
+    '  - tokenCache.redis.url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got "memcached://***@redis:6379"\n' +
+    '  - tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got a string of 11 characters (from ${env:GATEWAY_CACHE_KEY})\n' + // eslint-disable-line no-template-curly-in-string
+    '  - tokenCache.previousEncryptionKeys.0: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got a string of 12 characters\n')
+  for (const secret of ['12345', 'SecretPw', 'mysecretkey', 'oldsecretkey']) t.notOk(res.stderr.includes(secret), `${secret} is not printed`)
+})
+
 t.test('the gateway refuses to start on a bad config, from --config or OBO_GATEWAY_CONFIG', async (t) => {
   for (const res of [run(['--config', invalid]), run([], { OBO_GATEWAY_CONFIG: invalid }), run(['--config', valid])]) {
     t.equal(res.status, 1)

@@ -77,7 +77,7 @@ t.test('every mistake is reported with its key path', async (t) => {
     "identity.tenantId: expected a tenant GUID or 'organizations', got \"contoso\"",
     'routes.0.prefix: expected a path starting with / and not ending with /, got "/graph/"',
     'routes.0.upstream: expected an http(s) URL, got "ftp://x"',
-    'routes.0.user.requireScopes: expected a non-empty list of strings with at least 1 item(s), got []'
+    'routes.0.user.requireScopes: expected a non-empty list of strings with at least 1 item(s), got an empty list'
   ])
 })
 
@@ -174,7 +174,7 @@ t.test('tokenCache: every key, the accepted Redis URL forms, and what is refused
   }, { source: 'x', env: {} })), [
     'tokenCache.extra: unknown key',
     'tokenCache.redis.url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got "memcached://h"',
-    'tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got "short"',
+    'tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got a string of 5 characters',
     'tokenCache.l1.maxEntries: expected an integer of at least 1, got 0',
     'tokenCache.lockMs: expected an integer from 100 to 60000, got 5'
   ])
@@ -192,4 +192,35 @@ t.test('a ${ that is not a well-formed ${env:NAME} is refused with its key path,
   }
   const ok = resolveConfig({ ...minimal, identity: { ...minimal.identity, credential: { clientSecret: 'a${env:OK}b${env:_2}' } } }, { source: 'test', env: { OK: 'x', _2: 'y' } }) // eslint-disable-line no-template-curly-in-string
   t.same(ok.identity.credential, { kind: 'clientSecret', clientSecret: 'axby' })
+})
+
+t.test('no config error shows a secret, a URL\'s credentials, or a value that came from ${env:NAME}', async (t) => { // eslint-disable-line no-template-curly-in-string
+  const found = issues(() => resolveConfig({
+    identity: { tenantId: '${env:TENANT}', clientId: CLIENT, credential: { clientSecret: 12345 } }, // eslint-disable-line no-template-curly-in-string
+    routes: [{ ...minimal.routes[0], upstream: 'ftp://relay:Upstream@Pw@x/api?code=FunctionKey' }],
+    tokenCache: {
+      redis: { url: 'memcached://:RedisPw@h:6379/0?sentinelPassword=SentinelPw' },
+      encryptionKey: '${env:GATEWAY_CACHE_KEY}', // eslint-disable-line no-template-curly-in-string
+      previousEncryptionKeys: ['oldsecretkey']
+    }
+  }, { source: 'test', env: { TENANT: 'contoso', GATEWAY_CACHE_KEY: 'mysecretkey' } }))
+  t.same(found, [
+    "identity.tenantId: expected a tenant GUID or 'organizations', got a string of 7 characters (from ${env:TENANT})", // eslint-disable-line no-template-curly-in-string
+    'identity.credential.clientSecret: expected a non-empty string, got a number',
+    'routes.0.upstream: expected an http(s) URL, got "ftp://***@x/api?***"',
+    'tokenCache.redis.url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got "memcached://***@h:6379/0?***"',
+    'tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got a string of 11 characters (from ${env:GATEWAY_CACHE_KEY})', // eslint-disable-line no-template-curly-in-string
+    'tokenCache.previousEncryptionKeys.0: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got a string of 12 characters'
+  ])
+  const misplaced = issues(() => resolveConfig({
+    ...minimal,
+    identity: { ...minimal.identity, credential: 'PlainSecret' },
+    tokenCache: { previousEncryptionKeys: 'AnotherSecret' }
+  }, { source: 'test', env: {} }))
+  t.match(misplaced, [/^identity\.credential: expected .*, got a string of 11 characters$/, /^tokenCache\.previousEncryptionKeys: expected .*, got a string of 13 characters$/],
+    'a secret where its block or list belongs is not shown either')
+  t.same(issues(() => resolveConfig({ ...minimal, tokenCache: { redis: { url: 'redis+cluster://u:SecretPw@' }, encryptionKey: 'k'.repeat(32) } }, { source: 'test', env: {} })),
+    ['tokenCache.redis.url: the user or password holds an unencoded @ or / (percent-encode them: @ is %40, / is %2F)'])
+  t.same(issues(() => resolveConfig({ ...minimal, tokenCache: { redis: { url: 'redis+sentinel://u:Secret/Pw@h:26379/m' }, encryptionKey: 'k'.repeat(32) } }, { source: 'test', env: {} })),
+    ['tokenCache.redis.url: the user or password holds an unencoded @ or / (percent-encode them: @ is %40, / is %2F)'])
 })

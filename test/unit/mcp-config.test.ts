@@ -62,6 +62,8 @@ t.test('mistakes in an mcp block are refused with the key path', async (t) => {
   t.match(issues(config({ ...valid, redirectUris: ['https://app.example/cb#frag'] })), [/routes\.0\.mcp\.redirectUris\.0: a redirect URI must not have a fragment/])
   t.match(issues(config({ ...valid, publicUrl: 'https://gateway.contoso.com/other' })), [/routes\.0\.mcp\.publicUrl: its path must be the route's prefix \/mcp/])
   t.match(issues(config({ ...valid, publicUrl: 'http://gateway.contoso.com/mcp' })), [/routes\.0\.mcp\.publicUrl: must be https/])
+  t.same(issues(config({ ...valid, publicUrl: 'http://admin:McpPw@gateway.contoso.com/mcp' })),
+    ['routes.0.mcp.publicUrl: must be https (MCP clients refuse authorization over plain http except on loopback), got http://***@gateway.contoso.com/mcp'], 'without the credentials')
   t.match(issues(config({ ...valid, scopesSupported: [`api://${GATEWAY}/Tools.Read`, 'api://other/Tools.Read'] })), [/routes\.0\.mcp\.scopesSupported: all scopes must belong to one resource/])
   t.match(issues(config(valid, { user: undefined, app: { requireRoles: ['R'], scopes: ['api://x/.default'] } })), [/routes\.0\.mcp: needs the route's user block/])
 })

@@ -51,6 +51,7 @@ t.test('OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER=none turn it off', async (t) 
 t.test('bad values are config errors naming the key or variable', async (t) => {
   t.match(issues({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), [/^OTEL_EXPORTER_OTLP_ENDPOINT: expected an http\(s\) URL/])
   t.match(issues({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url' }), [/^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected an http\(s\) URL/])
+  t.same(issues({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://user:CollectorPw@collector:4318?token=t' }), ['OTEL_EXPORTER_OTLP_ENDPOINT: expected an http(s) URL, got "ftp://***@collector:4318?***"'], 'without the credentials')
   t.match(issues({}, { otlpEndpoint: 'grpc://collector:4317' }), [/^telemetry\.otlpEndpoint: expected an http\(s\) URL/])
   t.match(issues({}, { otlpEndpoint: 'http://c:4318', protocol: 'grpc' }), [/^telemetry\.protocol: expected 'http\/protobuf' or 'http\/json'/])
   t.match(issues({}, { otlpEndpoint: 'http://c:4318', sampleRatio: 2 }), [/^telemetry\.sampleRatio: expected a number from 0 to 1/])
