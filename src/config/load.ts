@@ -137,6 +137,12 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
     issues.push(`server.timeouts.headersMs: ${serverTimeouts.headersMs} is longer than requestMs (${serverTimeouts.requestMs}), which includes the headers`)
   }
 
+  const port = raw.server?.port ?? DEFAULTS.server.port
+  // Both listen on server.host: the same port would fail at start as "address in use", naming neither key.
+  if (raw.server?.adminPort !== undefined && raw.server.adminPort !== 0 && raw.server.adminPort === port) {
+    issues.push(`server.adminPort: ${port} is server.port too; /healthz, /readyz and /metrics need a port of their own (or leave adminPort out to serve them on server.port)`)
+  }
+
   if (raw.server?.workers !== undefined && raw.server.workers !== 1 && raw.server.adminPort === undefined) {
     issues.push('server.adminPort: required when server.workers is not 1 (the primary process serves /healthz, /readyz and /metrics for all workers there)')
   }
@@ -147,7 +153,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
   return {
     server: {
       host: server.host ?? DEFAULTS.server.host,
-      port: server.port ?? DEFAULTS.server.port,
+      port,
       ...(server.adminPort !== undefined ? { adminPort: server.adminPort } : {}),
       trustProxy: server.trustProxy ?? DEFAULTS.server.trustProxy,
       workers: server.workers === 'auto' ? availableParallelism() : server.workers ?? DEFAULTS.server.workers,

@@ -106,6 +106,14 @@ t.test('cross-field rules', async (t) => {
     ['identity.tls.caFile: cannot read nope.pem (ENOENT)'])
 })
 
+t.test('server.adminPort must differ from server.port, the default 8080 included', async (t) => {
+  const message = (port: number): string => `server.adminPort: ${port} is server.port too; /healthz, /readyz and /metrics need a port of their own (or leave adminPort out to serve them on server.port)`
+  t.same(issues(() => resolveConfig({ ...minimal, server: { port: 9090, adminPort: 9090 } }, { source: 'x', env: {} })), [message(9090)])
+  t.same(issues(() => resolveConfig({ ...minimal, server: { adminPort: 8080 } }, { source: 'x', env: {} })), [message(8080)])
+  t.equal(resolveConfig({ ...minimal, server: { port: 8080, adminPort: 9090 } }, { source: 'x', env: {} }).server.adminPort, 9090)
+  t.match(resolveConfig({ ...minimal, server: { port: 0, adminPort: 0 } }, { source: 'x', env: {} }).server, { port: 0, adminPort: 0 }, 'port 0 twice: two free ports')
+})
+
 t.test('CORS and per-route CA files', async (t) => {
   write('route-ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
   const config = resolveConfig({
