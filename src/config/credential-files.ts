@@ -1,5 +1,4 @@
 import { closeSync, fstatSync, openSync } from 'node:fs'
-import { resolve } from 'node:path'
 import type { GatewayCredential } from './types'
 
 /**
@@ -14,7 +13,7 @@ export function credentialFileProblems (credential: GatewayCredential): string[]
       ? [['identity.credential.federatedTokenFile', credential.federatedTokenFile]]
       : []
   return files.flatMap(([key, file]) => {
-    const problem = unreadable(resolve(file))
+    const problem = unreadable(file)
     return problem === undefined ? [] : [`${key}: cannot read ${file} (${problem})`]
   })
 }

@@ -56,7 +56,7 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
   const fromEnv = new Map<string, string[]>()
   const substituted = substituteEnv(raw, env, '', issues, fromEnv)
   if (!isObject(substituted)) throw new ConfigError(options.source, ['the file must hold an object with identity and routes'])
-  applyAzureEnvironment(substituted, env)
+  const credentialFromEnvironment = applyAzureEnvironment(substituted, env)
 
   const seen = new Set(issues.map((issue) => issue.slice(0, issue.indexOf(':'))))
   for (const error of Value.Errors(ConfigSchema, substituted)) {
@@ -67,17 +67,23 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
   }
   if (issues.length > 0) throw new ConfigError(options.source, issues)
 
-  const config = buildConfig(substituted as RawConfig, options.baseDir ?? process.cwd(), issues)
+  const config = buildConfig(substituted as RawConfig, { baseDir: options.baseDir ?? process.cwd(), credentialFromEnvironment }, issues)
   const telemetry = resolveTelemetry((substituted as RawConfig).telemetry, env, issues)
   if (issues.length > 0 || config === undefined) throw new ConfigError(options.source, issues)
   return telemetry === undefined ? config : { ...config, telemetry }
 }
 
-function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): GatewayConfig | undefined {
+/**
+ * `baseDir`: where relative file paths start, the config file's directory, so a config means the
+ * same files whatever directory the gateway starts in. AZURE_FEDERATED_TOKEN_FILE is not the file's
+ * and stays as given (`credentialFromEnvironment`).
+ */
+function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { baseDir: string, credentialFromEnvironment: boolean }, issues: string[]): GatewayConfig | undefined {
   const identity = raw.identity
   if (identity.tenantId === undefined) issues.push("identity.tenantId: missing (expected a tenant GUID or 'organizations'; AZURE_TENANT_ID also works)")
   if (identity.clientId === undefined) issues.push('identity.clientId: missing (expected a GUID; AZURE_CLIENT_ID also works)')
-  const credential = pickCredential(identity.credential, issues)
+  const inBaseDir = (file: string): string => resolve(baseDir, file)
+  const credential = pickCredential(identity.credential, credentialFromEnvironment ? (file) => file : inBaseDir, issues)
   const tenantId = identity.tenantId ?? ''
   const clientId = identity.clientId ?? ''
 
@@ -89,7 +95,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
 
   const readCa = (file: string, path: string): string[] => {
     try {
-      return [readFileSync(resolve(baseDir, file), 'utf8')]
+      return [readFileSync(inBaseDir(file), 'utf8')]
     } catch (err) {
       issues.push(`${path}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
       return []
@@ -197,7 +203,7 @@ function buildConfig (raw: RawConfig, baseDir: string, issues: string[]): Gatewa
   }
 }
 
-function pickCredential (credential: RawConfig['identity']['credential'], issues: string[]): GatewayCredential | undefined {
+function pickCredential (credential: RawConfig['identity']['credential'], filePath: (file: string) => string, issues: string[]): GatewayCredential | undefined {
   const given = Object.entries(credential ?? {}).filter(([, v]) => v !== undefined)
   if (given.length !== 1) {
     issues.push(`identity.credential: expected exactly one of clientSecret, certificate, federatedTokenFile, managedIdentity${given.length > 1 ? ` (found ${given.map(([k]) => k).join(', ')})` : ''}`)
@@ -205,21 +211,23 @@ function pickCredential (credential: RawConfig['identity']['credential'], issues
   }
   const c = credential ?? {}
   if (c.clientSecret !== undefined) return { kind: 'clientSecret', clientSecret: c.clientSecret }
-  if (c.certificate !== undefined) return { kind: 'certificate', ...c.certificate }
-  if (c.federatedTokenFile !== undefined) return { kind: 'federatedTokenFile', federatedTokenFile: c.federatedTokenFile }
+  if (c.certificate !== undefined) return { kind: 'certificate', certificateFile: filePath(c.certificate.certificateFile), privateKeyFile: filePath(c.certificate.privateKeyFile) }
+  if (c.federatedTokenFile !== undefined) return { kind: 'federatedTokenFile', federatedTokenFile: filePath(c.federatedTokenFile) }
   return { kind: 'managedIdentity', ...(c.managedIdentity?.clientId ? { clientId: c.managedIdentity.clientId } : {}) }
 }
 
-/** The Azure SDKs' variables fill what the file leaves out; what the file says wins. */
-function applyAzureEnvironment (raw: Record<string, unknown>, env: Env): void {
+/** The Azure SDKs' variables fill what the file leaves out; what the file says wins. True when the credential is theirs. */
+function applyAzureEnvironment (raw: Record<string, unknown>, env: Env): boolean {
   const identity = isObject(raw.identity) ? raw.identity : undefined
-  if (identity === undefined) return
+  if (identity === undefined) return false
   if (identity.clientId === undefined && env.AZURE_CLIENT_ID) identity.clientId = env.AZURE_CLIENT_ID
   if (identity.tenantId === undefined && env.AZURE_TENANT_ID) identity.tenantId = env.AZURE_TENANT_ID
   if (identity.instance === undefined && env.AZURE_AUTHORITY_HOST) identity.instance = env.AZURE_AUTHORITY_HOST
   if (identity.credential === undefined && env.AZURE_FEDERATED_TOKEN_FILE) {
     identity.credential = { federatedTokenFile: env.AZURE_FEDERATED_TOKEN_FILE }
+    return true
   }
+  return false
 }
 
 /** `fromEnv` gets the variables each substituted value came from, by key path, so errors never echo them. */

@@ -1,5 +1,6 @@
 /** The validated configuration with every default applied: what the rest of the gateway reads. */
 
+/** File paths are absolute (relative ones in the file start at its directory), AZURE_FEDERATED_TOKEN_FILE's as given. */
 export type GatewayCredential =
   | { kind: 'clientSecret', clientSecret: string }
   | { kind: 'certificate', certificateFile: string, privateKeyFile: string }

@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createClientCertificate } from '../../src/emulator'
 import { tsxChildEnv } from '../helpers/tsx-child'
 
 const CLI = resolve(__dirname, '../../src/cli.ts')
@@ -75,6 +76,30 @@ routes:
     { AZURE_CLIENT_ID: '5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11', AZURE_TENANT_ID: '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10', AZURE_FEDERATED_TOKEN_FILE: '/nope/token' })
   t.equal(federated.status, 1)
   t.match(federated.stderr, /identity\.credential\.federatedTokenFile: cannot read \/nope\/token \(ENOENT\)/)
+})
+
+t.test('check-config finds a certificate named relative to the config file from any working directory', async (t) => {
+  const { certificatePem, privateKeyPem } = await createClientCertificate()
+  const confDir = join(dir, 'relative')
+  mkdirSync(join(confDir, 'certs'), { recursive: true })
+  writeFileSync(join(confDir, 'certs', 'gateway.pem'), certificatePem)
+  writeFileSync(join(confDir, 'certs', 'gateway.key'), privateKeyPem)
+  file('relative/gateway.yaml', `
+identity:
+  tenantId: 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10
+  clientId: 5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11
+  credential: { certificate: { certificateFile: certs/gateway.pem, privateKeyFile: ./certs/gateway.key } }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+`)
+  // The child runs in the repository (tsx is found from there), far from the config's directory.
+  t.not(process.cwd(), confDir)
+  const res = run(['check-config', join(confDir, 'gateway.yaml')])
+  t.equal(res.stderr, '')
+  t.equal(res.status, 0)
+  t.match(res.stdout, /gateway\.yaml: valid \(1 route/)
 })
 
 t.test('check-config never prints a secret, from the file, the environment or a URL', async (t) => {

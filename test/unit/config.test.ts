@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfigFile, resolveConfig } from '../../src/config/load'
@@ -104,6 +104,35 @@ t.test('cross-field rules', async (t) => {
   ])
   t.same(issues(() => resolveConfig({ ...minimal, identity: { ...minimal.identity, tls: { caFile: 'nope.pem' } } }, { source: 'x', baseDir: dir, env: {} })),
     ['identity.tls.caFile: cannot read nope.pem (ENOENT)'])
+})
+
+t.test('relative file paths start at the config file\'s directory, not the working directory', async (t) => {
+  const confDir = join(dir, 'etc', 'gateway')
+  mkdirSync(confDir, { recursive: true })
+  writeFileSync(join(confDir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+  const routes = `routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    tls: { caFile: ca.pem }
+    app: { requireRoles: [Gateway.Relay], scopes: [https://graph.example/.default] }
+`
+  const identity = (credential: string): string => `identity:\n  tenantId: ${TENANT}\n  clientId: ${CLIENT}\n  credential: ${credential}\n  tls: { caFile: ./ca.pem }\n`
+  writeFileSync(join(confDir, 'cert.yaml'), identity('{ certificate: { certificateFile: certs/cert.pem, privateKeyFile: ../secrets/key.pem } }') + routes)
+  writeFileSync(join(confDir, 'token.yaml'), identity('{ federatedTokenFile: tokens/azure-identity-token }') + routes)
+  writeFileSync(join(confDir, 'absolute.yaml'), identity('{ federatedTokenFile: /var/run/token }') + routes)
+  writeFileSync(join(confDir, 'from-env.yaml'), `identity: { tenantId: ${TENANT}, clientId: ${CLIENT} }\n` + routes)
+  const cwd = process.cwd()
+  t.teardown(() => { process.chdir(cwd) })
+  process.chdir(dir)
+
+  const certificate = loadConfigFile('etc/gateway/cert.yaml', {})
+  t.same(certificate.identity.credential, { kind: 'certificate', certificateFile: join(confDir, 'certs/cert.pem'), privateKeyFile: join(dir, 'etc/secrets/key.pem') })
+  t.match(certificate.identity.extraCaPems, [/BEGIN CERTIFICATE/], 'identity.tls.caFile as before')
+  t.match(certificate.routes[0]?.extraCaPems, [/BEGIN CERTIFICATE/], 'and a route\'s')
+  t.same(loadConfigFile('etc/gateway/token.yaml', {}).identity.credential, { kind: 'federatedTokenFile', federatedTokenFile: join(confDir, 'tokens/azure-identity-token') })
+  t.same(loadConfigFile('etc/gateway/absolute.yaml', {}).identity.credential, { kind: 'federatedTokenFile', federatedTokenFile: '/var/run/token' }, 'absolute paths unchanged')
+  t.same(loadConfigFile('etc/gateway/from-env.yaml', { AZURE_FEDERATED_TOKEN_FILE: 'tokens/t' }).identity.credential, { kind: 'federatedTokenFile', federatedTokenFile: 'tokens/t' },
+    'AZURE_FEDERATED_TOKEN_FILE is not the file\'s: as given')
 })
 
 t.test('server.adminPort must differ from server.port, the default 8080 included', async (t) => {
