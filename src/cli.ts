@@ -22,7 +22,8 @@ import { WORKER_SLOT_ENV } from './server/worker-messages'
 const USAGE = `usage:
   obo-gateway [--config FILE]        run the gateway with FILE (or $OBO_GATEWAY_CONFIG);
                                      with neither, run the local dev stack (emulator + sample API + gateway)
-  obo-gateway check-config FILE      validate FILE (and that its credential files can be read), then exit
+  obo-gateway check-config FILE      validate FILE (and that its credential files can be read, and a certificate
+                                     passes the check the gateway runs at start), then exit
   obo-gateway emulator [--host H] [--port N] [--seed FILE] [--data-dir DIR] [--public-url URL] [--no-control-api]
                                      run only the Entra ID emulator (obo-gateway emulator --help)
   obo-gateway sample-api --instance URL [--ca-file FILE] [--host H] [--port N]

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -100,6 +101,36 @@ routes:
   t.equal(res.stderr, '')
   t.equal(res.status, 0)
   t.match(res.stdout, /gateway\.yaml: valid \(1 route/)
+})
+
+t.test('check-config runs the gateway\'s own certificate check: a key of another certificate, a key where the certificate belongs', async (t) => {
+  const [mine, other] = await Promise.all([createClientCertificate(), createClientCertificate()])
+  const certFile = file('mine.pem', mine.certificatePem)
+  const otherKey = file('other.key', other.privateKeyPem)
+  const config = (name: string, certificateFile: string, privateKeyFile: string): string => file(name, `
+identity:
+  tenantId: 7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10
+  clientId: 5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11
+  credential: { certificate: { certificateFile: ${certificateFile}, privateKeyFile: ${privateKeyFile} } }
+routes:
+  - prefix: /graph
+    upstream: https://graph.example/v1.0
+    user: { requireScopes: [access_as_user], scopes: [https://graph.example/User.Read] }
+`)
+  const thumbprint = new X509Certificate(mine.certificatePem).fingerprint.replace(/:/g, '')
+  const mismatched = config('mismatched.yaml', certFile, otherKey)
+  const res = run(['check-config', mismatched])
+  t.equal(res.status, 1)
+  t.equal(res.stderr, `obo-gateway: invalid configuration in ${mismatched}:\n` +
+    `  - identity.credential.certificate: the private key in ${otherKey} does not belong to the certificate in ${certFile} (thumbprint ${thumbprint})\n`)
+  t.equal(res.stdout, '', 'not "valid"')
+
+  const keyOnly = config('key-only.yaml', otherKey, otherKey)
+  const keyAsCertificate = run(['check-config', keyOnly])
+  t.equal(keyAsCertificate.status, 1)
+  t.equal(keyAsCertificate.stderr, `obo-gateway: invalid configuration in ${keyOnly}:\n` +
+    `  - identity.credential.certificate: the certificate file ${otherKey} holds no PEM certificate\n`)
+  t.notMatch(res.stderr + keyAsCertificate.stderr, /PRIVATE KEY/, 'no key material printed')
 })
 
 t.test('check-config never prints a secret, from the file, the environment or a URL', async (t) => {
