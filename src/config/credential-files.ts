@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, openSync } from 'node:fs'
 import { readClientCertificate } from '../acquisition/client-certificate'
 import { GatewayCredentialError } from '../errors'
+import { unreadable } from './file-problems'
 import type { GatewayCredential } from './types'
 
 /**
@@ -17,7 +17,7 @@ export function credentialFileProblems (credential: GatewayCredential): string[]
       : []
   const problems = files.flatMap(([key, file]) => {
     const problem = unreadable(file)
-    return problem === undefined ? [] : [`${key}: cannot read ${file} (${problem})`]
+    return problem === undefined ? [] : [`${key}: ${file} ${problem}`]
   })
   if (problems.length > 0 || credential.kind !== 'certificate') return problems
   try {
@@ -26,19 +26,5 @@ export function credentialFileProblems (credential: GatewayCredential): string[]
   } catch (err) {
     if (!(err instanceof GatewayCredentialError)) throw err
     return [`identity.credential.certificate: ${err.detail.charAt(0).toLowerCase()}${err.detail.slice(1)}`]
-  }
-}
-
-function unreadable (path: string): string | undefined {
-  let fd: number
-  try {
-    fd = openSync(path, 'r')
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? String(err)
-  }
-  try {
-    return fstatSync(fd).isFile() ? undefined : 'not a file'
-  } finally {
-    closeSync(fd)
   }
 }

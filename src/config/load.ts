@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { extname, resolve, dirname } from 'node:path'
 import { Value, type ValueError } from '@sinclair/typebox/value'
-import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type RawConfig } from './schema'
 import type { GatewayConfig, GatewayCredential, RouteConfig } from './types'
 import { parseRedisUrl } from '../redis/url'
 import { DEFAULTS } from './defaults'
+import { whyUnreadable } from './file-problems'
+import { parseConfigText } from './parse-text'
 import { shownValue } from './shown-value'
 import { resolveTelemetry } from '../observability/tracing-config'
 import { resolveMcpConfig } from '../mcp/config'
@@ -34,20 +35,16 @@ export function readConfigFile (file: string): string {
   try {
     return readFileSync(resolve(file), 'utf8')
   } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`])
+    throw new ConfigError(file, [`the file ${whyUnreadable(err)}`])
   }
 }
 
 /** A config file's text, parsed as the file `file` (its extension, and the directory relative paths start from). */
 export function configFromText (text: string, file: string, env: Env = process.env): GatewayConfig {
   const path = resolve(file)
-  let raw: unknown
-  try {
-    raw = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
-  } catch (err) {
-    throw new ConfigError(file, [`not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`])
-  }
-  return resolveConfig(raw, { source: file, baseDir: dirname(path), env })
+  const parsed = parseConfigText(text, extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML')
+  if ('problem' in parsed) throw new ConfigError(file, [parsed.problem])
+  return resolveConfig(parsed.value, { source: file, baseDir: dirname(path), env })
 }
 
 export function resolveConfig (raw: unknown, options: { source: string, baseDir?: string, env?: Env }): GatewayConfig {
@@ -65,6 +62,11 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
     seen.add(path)
     issues.push(describe(error, path, fromEnv.get(path)))
   }
+  // Not the schema's (the Azure variables may fill them), but checked on what is there even after
+  // schema errors, so one run lists these too.
+  for (const issue of identityGaps(substituted.identity)) {
+    if (!seen.has(issue.slice(0, issue.indexOf(':')))) issues.push(issue)
+  }
   if (issues.length > 0) throw new ConfigError(options.source, issues)
 
   const config = buildConfig(substituted as RawConfig, { baseDir: options.baseDir ?? process.cwd(), credentialFromEnvironment }, issues)
@@ -80,12 +82,11 @@ export function resolveConfig (raw: unknown, options: { source: string, baseDir?
  */
 function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { baseDir: string, credentialFromEnvironment: boolean }, issues: string[]): GatewayConfig | undefined {
   const identity = raw.identity
-  if (identity.tenantId === undefined) issues.push("identity.tenantId: missing (expected a tenant GUID or 'organizations'; AZURE_TENANT_ID also works)")
-  if (identity.clientId === undefined) issues.push('identity.clientId: missing (expected a GUID; AZURE_CLIENT_ID also works)')
   const inBaseDir = (file: string): string => resolve(baseDir, file)
-  const credential = pickCredential(identity.credential, credentialFromEnvironment ? (file) => file : inBaseDir, issues)
-  const tenantId = identity.tenantId ?? ''
-  const clientId = identity.clientId ?? ''
+  // All three are there: identityGaps found none.
+  const credential = pickCredential(identity.credential!, credentialFromEnvironment ? (file) => file : inBaseDir)
+  const tenantId = identity.tenantId!
+  const clientId = identity.clientId!
 
   let allowedTenants = identity.allowedTenants
   if (allowedTenants === undefined) {
@@ -97,7 +98,7 @@ function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { 
     try {
       return [readFileSync(inBaseDir(file), 'utf8')]
     } catch (err) {
-      issues.push(`${path}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      issues.push(`${path}: ${inBaseDir(file)} ${whyUnreadable(err)}`)
       return []
     }
   }
@@ -153,7 +154,7 @@ function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { 
     issues.push('server.adminPort: required when server.workers is not 1 (the primary process serves /healthz, /readyz and /metrics for all workers there)')
   }
 
-  if (issues.length > 0 || credential === undefined) return undefined
+  if (issues.length > 0) return undefined
   const server = raw.server ?? {}
   const tokenCache = raw.tokenCache ?? {}
   return {
@@ -203,13 +204,24 @@ function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { 
   }
 }
 
-function pickCredential (credential: RawConfig['identity']['credential'], filePath: (file: string) => string, issues: string[]): GatewayCredential | undefined {
-  const given = Object.entries(credential ?? {}).filter(([, v]) => v !== undefined)
-  if (given.length !== 1) {
-    issues.push(`identity.credential: expected exactly one of clientSecret, certificate, federatedTokenFile, managedIdentity${given.length > 1 ? ` (found ${given.map(([k]) => k).join(', ')})` : ''}`)
-    return undefined
+const CREDENTIAL_KINDS = ['clientSecret', 'certificate', 'federatedTokenFile', 'managedIdentity']
+
+/** The identity keys a config cannot do without, on the raw value (it may have failed the schema elsewhere). */
+function identityGaps (identity: unknown): string[] {
+  if (!isObject(identity)) return []
+  const gaps: string[] = []
+  if (identity.tenantId === undefined) gaps.push("identity.tenantId: missing (expected a tenant GUID or 'organizations'; AZURE_TENANT_ID also works)")
+  if (identity.clientId === undefined) gaps.push('identity.clientId: missing (expected a GUID; AZURE_CLIENT_ID also works)')
+  const credential = identity.credential ?? {}
+  if (isObject(credential)) {
+    const given = CREDENTIAL_KINDS.filter((kind) => credential[kind] !== undefined)
+    if (given.length !== 1) gaps.push(`identity.credential: expected exactly one of ${CREDENTIAL_KINDS.join(', ')}${given.length > 1 ? ` (found ${given.join(', ')})` : ''}`)
   }
-  const c = credential ?? {}
+  return gaps
+}
+
+/** The one credential identityGaps found, its file paths through `filePath`. */
+function pickCredential (c: NonNullable<RawConfig['identity']['credential']>, filePath: (file: string) => string): GatewayCredential {
   if (c.clientSecret !== undefined) return { kind: 'clientSecret', clientSecret: c.clientSecret }
   if (c.certificate !== undefined) return { kind: 'certificate', certificateFile: filePath(c.certificate.certificateFile), privateKeyFile: filePath(c.certificate.privateKeyFile) }
   if (c.federatedTokenFile !== undefined) return { kind: 'federatedTokenFile', federatedTokenFile: filePath(c.federatedTokenFile) }
@@ -261,19 +273,24 @@ function keyPath (error: ValueError): string {
 }
 
 function describe (error: ValueError, path: string, from: string[] | undefined): string {
-  const schema = error.schema as { description?: string, type?: unknown, secret?: boolean }
   if (error.message.startsWith('Unexpected property')) return `${path}: unknown key`
-  const expected = schema.description ?? (typeof schema.type === 'string' ? `${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}` : error.message.toLowerCase())
+  const expected = expectation(error)
   if (error.value === undefined) return `${path}: missing (expected ${expected})`
-  return `${path}: expected ${expected}${constraint(error)}, got ${shownValue(error.value, { secret: schema.secret === true, from })}`
+  return `${path}: expected ${expected}, got ${shownValue(error.value, { secret: (error.schema as { secret?: boolean }).secret === true, from })}`
 }
 
-function constraint (error: ValueError): string {
-  const s = error.schema as { minimum?: number, maximum?: number, minItems?: number }
-  if (s.minimum !== undefined && s.maximum !== undefined) return ` from ${s.minimum} to ${s.maximum}`
-  if (s.minimum !== undefined) return ` of at least ${s.minimum}`
-  if (s.minItems !== undefined) return ` with at least ${s.minItems} item(s)`
-  return ''
+const TYPE_NAMES: Partial<Record<string, string>> = { integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'an object' }
+
+/** What the schema asks for: its description (which says it all), else its type; a number's range either way. */
+function expectation (error: ValueError): string {
+  const s = error.schema as { description?: string, type?: unknown, minimum?: number, maximum?: number, minItems?: number }
+  const type = typeof s.type === 'string' ? TYPE_NAMES[s.type] ?? `a ${s.type}` : undefined
+  const range = s.minimum === undefined ? '' : s.maximum === undefined ? ` of at least ${s.minimum}` : ` from ${s.minimum} to ${s.maximum}`
+  if (range !== '') return `${type ?? 'a number'}${range}${s.description === undefined ? '' : ` (${s.description})`}`
+  if (s.description !== undefined) return s.description
+  if (type === undefined) return error.message.toLowerCase()
+  if (s.minItems === undefined || s.minItems === 0) return type
+  return s.minItems === 1 ? 'a non-empty list' : `a list of at least ${s.minItems} items`
 }
 
 function join (path: string, key: string): string {

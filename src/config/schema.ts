@@ -93,7 +93,7 @@ export const ConfigSchema = Type.Object({
     tenantId: Type.Optional(Type.Union([Guid, Type.Literal('organizations')], { description: "a tenant GUID or 'organizations'" })),
     clientId: Type.Optional(Guid),
     audiences: Type.Optional(Strings),
-    allowedTenants: Type.Optional(Type.Array(Guid, { minItems: 1 })),
+    allowedTenants: Type.Optional(Type.Array(Guid, { minItems: 1, description: 'a non-empty list of tenant GUIDs' })),
     clientCapabilities: Type.Optional(Type.Array(NonEmpty)),
     clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
     keyRefreshCooldownSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
@@ -102,7 +102,7 @@ export const ConfigSchema = Type.Object({
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
     tls: Type.Optional(Type.Object({ caFile: Type.Optional(NonEmpty) }, { additionalProperties: false }))
   }, { additionalProperties: false }),
-  routes: Type.Array(Route, { minItems: 1 }),
+  routes: Type.Array(Route, { minItems: 1, description: 'a non-empty list of routes' }),
   tokenCache: Type.Optional(Type.Object({
     redis: Type.Optional(Type.Object({
       url: Type.String({ pattern: '^rediss?(\\+sentinel|\\+cluster)?://', description: 'a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL' }),
@@ -122,7 +122,7 @@ export const ConfigSchema = Type.Object({
     otlpEndpoint: Type.Optional(HttpUrl),
     protocol: Type.Optional(Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { description: "'http/protobuf' or 'http/json'" })),
     serviceName: Type.Optional(NonEmpty),
-    sampleRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'a number from 0 to 1' }))
+    sampleRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 }))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
 

@@ -71,12 +71,12 @@ routes:
   const res = run(['check-config', certificate])
   t.equal(res.status, 1)
   t.equal(res.stderr, `obo-gateway: invalid configuration in ${certificate}:\n` +
-    '  - identity.credential.certificate.certificateFile: cannot read /nope/a.pem (ENOENT)\n' +
-    `  - identity.credential.certificate.privateKeyFile: cannot read ${dir} (not a file)\n`)
+    '  - identity.credential.certificate.certificateFile: /nope/a.pem does not exist\n' +
+    `  - identity.credential.certificate.privateKeyFile: ${dir} is a directory, not a file\n`)
   const federated = run(['check-config', file('federated.yaml', 'identity: {}\nroutes: [{ prefix: /a, upstream: http://x, app: { requireRoles: [r], scopes: [s] } }]\n')],
     { AZURE_CLIENT_ID: '5617d05d-1e0b-4a47-9d1a-3f2c3b7a9e11', AZURE_TENANT_ID: '7d3c1b52-6e5c-4a1f-9c0e-2f4b8a6d9e10', AZURE_FEDERATED_TOKEN_FILE: '/nope/token' })
   t.equal(federated.status, 1)
-  t.match(federated.stderr, /identity\.credential\.federatedTokenFile: cannot read \/nope\/token \(ENOENT\)/)
+  t.match(federated.stderr, /identity\.credential\.federatedTokenFile: \/nope\/token does not exist/)
 })
 
 t.test('check-config finds a certificate named relative to the config file from any working directory', async (t) => {
