@@ -1,13 +1,15 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
-import { resolveConfig } from '../../src/config/load'
+import { ConfigError, resolveConfig } from '../../src/config/load'
 
 /**
  * deploy/kubernetes/obo-gateway.yaml checked against what the gateway and the image really do: the
- * ConfigMap's config loads, the ports and probes are the config's and the image's, every variable
- * the config reads is set from the Secret (or by the workload identity webhook), selectors select.
+ * ConfigMap's config loads once the Secret is filled in (and is refused as shipped), the ports and
+ * probes are the config's and the image's, every variable the config reads is set from the Secret
+ * (or by the workload identity webhook), selectors select.
  */
 
 const ROOT = resolve(__dirname, '../..')
@@ -74,13 +76,20 @@ const webhookEnv = {
   AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/',
   AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token'
 }
-/** The container's environment as the kubelet builds it: literal values and the Secret's keys. */
-const containerEnv = Object.fromEntries((container.env ?? []).map((e) => {
+/** What an operator puts in the Secret: generated, as the manifest says. */
+const filledIn: Record<string, string> = {
+  GATEWAY_REDIS_URL: `rediss://:${randomBytes(16).toString('hex')}@redis.obo-gateway.svc.cluster.local:6380`,
+  GATEWAY_CACHE_KEY: randomBytes(32).toString('base64')
+}
+/** The container's environment as the kubelet builds it: literal values and the keys of `secretData`. */
+const containerEnv = (secretData: Record<string, string> | undefined): Record<string, string | undefined> => Object.fromEntries((container.env ?? []).map((e) => {
   const ref = e.valueFrom?.secretKeyRef
-  return [e.name, ref === undefined ? e.value : ref.name === secret.metadata.name ? secret.stringData?.[ref.key] : undefined]
+  return [e.name, ref === undefined ? e.value : ref.name === secret.metadata.name ? secretData?.[ref.key] : undefined]
 }))
 const gatewayYaml = configMap.data?.['gateway.yaml'] ?? ''
-const config = resolveConfig(parse(gatewayYaml), { source: 'the ConfigMap', env: { ...webhookEnv, ...containerEnv } })
+const loadWith = (secretData: Record<string, string> | undefined): ReturnType<typeof resolveConfig> =>
+  resolveConfig(parse(gatewayYaml), { source: 'the ConfigMap', env: { ...webhookEnv, ...containerEnv(secretData) } })
+const config = loadWith({ ...secret.stringData, ...filledIn })
 
 t.test('the file parses as Kubernetes resources, all in one namespace', async (t) => {
   t.same(documents.flatMap((d) => d.errors.map((e) => e.message)), [], 'no YAML errors')
@@ -100,16 +109,28 @@ t.test('the ConfigMap holds a gateway config that loads, with the Secret and the
     t.equal(ref?.name, secret.metadata.name, `${name} comes from the Secret`)
     t.ok(ref !== undefined && secret.stringData?.[ref.key] !== undefined, `the Secret has the key ${ref?.key}`)
   }
-  t.equal(config.tokenCache.redisUrl, secret.stringData?.GATEWAY_REDIS_URL, 'the Redis URL is the Secret\'s')
-  t.equal(config.tokenCache.encryptionKey, secret.stringData?.GATEWAY_CACHE_KEY, 'and so is the cache key')
-  t.notMatch(gatewayYaml, /replace-me/, 'no secret value in the ConfigMap')
+  t.equal(config.tokenCache.redisUrl, filledIn.GATEWAY_REDIS_URL, 'the Redis URL is the Secret\'s')
+  t.equal(config.tokenCache.encryptionKey, filledIn.GATEWAY_CACHE_KEY, 'and so is the cache key')
+  t.match(gatewayYaml, /^ +url: \$\{env:GATEWAY_REDIS_URL\}$/m, 'no secret value in the ConfigMap: the Redis URL')
+  t.match(gatewayYaml, /^ +encryptionKey: \$\{env:GATEWAY_CACHE_KEY\}$/m, 'nor the cache key')
   t.equal(config.identity.credential.kind, 'federatedTokenFile', 'the credential is the workload identity token')
   t.equal(config.identity.clientId, webhookEnv.AZURE_CLIENT_ID, 'the client id is the service account\'s annotation')
   t.ok(config.routes.length >= 1)
 })
 
+t.test('the Secret ships empty, and the gateway refuses to start with it as shipped', async (t) => {
+  t.same(Object.keys(secret.stringData ?? {}).sort(), Object.keys(filledIn).sort(), 'the test fills in every key of the Secret')
+  for (const [key, value] of Object.entries(secret.stringData ?? {})) t.equal(value, '', `${key} is empty, not a placeholder that would work`)
+  const refused = t.throws(() => loadWith(secret.stringData)) as ConfigError
+  t.ok(refused instanceof ConfigError)
+  t.same(refused.issues, [
+    'tokenCache.redis.url: expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got an empty string (from ${env:GATEWAY_REDIS_URL})', // eslint-disable-line no-template-curly-in-string
+    'tokenCache.encryptionKey: expected a secret of at least 16 characters (32 random bytes, base64, recommended), got an empty string (from ${env:GATEWAY_CACHE_KEY})' // eslint-disable-line no-template-curly-in-string
+  ])
+})
+
 t.test('the config file is mounted where OBO_GATEWAY_CONFIG points', async (t) => {
-  const path = containerEnv.OBO_GATEWAY_CONFIG
+  const path = containerEnv(secret.stringData).OBO_GATEWAY_CONFIG
   const volume = pod.spec.volumes?.find((v) => v.configMap?.name === configMap.metadata.name)
   t.ok(volume, 'a volume from the ConfigMap')
   const mount = container.volumeMounts?.find((m) => m.name === volume?.name)
