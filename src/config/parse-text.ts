@@ -1,4 +1,4 @@
-import { YAMLParseError, parse as parseYaml } from 'yaml'
+import { YAMLError, parseDocument } from 'yaml'
 
 /**
  * A config file's text as data, or what is wrong with its syntax: where, and in the parser's words,
@@ -7,10 +7,21 @@ import { YAMLParseError, parse as parseYaml } from 'yaml'
  */
 export function parseConfigText (text: string, format: 'JSON' | 'YAML'): { value: unknown } | { problem: string } {
   try {
-    return { value: format === 'JSON' ? JSON.parse(text) : parseYaml(text) }
+    return { value: format === 'JSON' ? JSON.parse(text) : yamlValue(text) }
   } catch (err) {
     return { problem: `not valid ${format}: ${format === 'JSON' ? jsonProblem(text, err as Error) : yamlProblem(err as Error)}` }
   }
+}
+
+/**
+ * yaml's warnings count as errors: yaml.parse() would print them with the line to stderr, and the
+ * usual one, an unresolved tag, is an unquoted value starting with ! (a secret, say) that is lost.
+ */
+function yamlValue (text: string): unknown {
+  const doc = parseDocument(text)
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem !== undefined) throw problem
+  return doc.toJS()
 }
 
 /** V8: `Unexpected token 'x', ..."tSecret": s3cr3t}" is not valid JSON`, or `... in JSON at position 12`. */
@@ -22,14 +33,14 @@ function jsonProblem (text: string, err: Error): string {
 
 /**
  * yaml: `<sentence>[: <token>] at line 3, column 3:` and the line itself, the token as JSON
- * (`: "]"`) or as it stands (`extra characters: |xyz`); BAD_DQ_ESCAPE names the escape inside a string.
+ * (`: "]"`) or as it stands (`extra characters: |xyz`, `Unresolved tag: !xyz`, an unresolved
+ * alias's name: a value starting with * or !); BAD_DQ_ESCAPE names the escape inside a string.
  */
 function yamlProblem (err: Error): string {
-  if (!(err instanceof YAMLParseError)) return err.message
-  const sentence = err.code === 'BAD_DQ_ESCAPE'
+  const sentence = err instanceof YAMLError && err.code === 'BAD_DQ_ESCAPE'
     ? 'Invalid escape sequence in a double-quoted string'
     : (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/: (?:".*"|\S+)$/, '')
-  const at = err.linePos?.[0]
+  const at = err instanceof YAMLError ? err.linePos?.[0] : undefined
   return at === undefined ? sentence : `${sentence} at line ${at.line}, column ${at.col}`
 }
 

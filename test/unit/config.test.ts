@@ -184,7 +184,20 @@ t.test('syntax errors say where, and quote nothing of the file', async (t) => {
   t.same(escape, ['not valid YAML: Invalid escape sequence in a double-quoted string at line 1, column 44'])
   const json = issues(() => loadConfigFile(write('secret.json', '{ "identity": { "credential": { "clientSecret": Zx9SecretPart } } }')))
   t.same(json, ["not valid JSON: Unexpected token 'Z'"])
-  t.notMatch([...yaml, ...token, ...escape, ...json].join('\n'), /Secret|\\q/, 'neither the value nor the line it is on')
+
+  // Unquoted values starting with ! or * are tags and aliases to YAML: refused, not printed, not lost.
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const tag = issues(() => loadConfigFile(write('tag.yaml', 'identity:\n  credential: { clientSecret: !SecretTag }\n')))
+  t.same(tag, ['not valid YAML: Unresolved tag at line 2, column 31'])
+  const alias = issues(() => loadConfigFile(write('alias.yaml', 'identity:\n  credential: { clientSecret: *SecretAlias }\n')))
+  t.same(alias, ['not valid YAML: Unresolved alias (the anchor must be set before the alias)'])
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings.map((w) => w.message), [], 'and yaml prints no warning with the line either')
+
+  t.notMatch([...yaml, ...token, ...escape, ...json, ...tag, ...alias].join('\n'), /Secret|\\q/, 'neither the value nor the line it is on')
 })
 
 t.test('one run lists the missing identity keys even when the schema refused something else', async (t) => {
