@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync } from 'node:fs'
 
 /** Why a file cannot be read, in words: an errno code alone sends operators to a search engine. */
 export function whyUnreadable (err: unknown): string {
@@ -13,11 +13,12 @@ export function whyUnreadable (err: unknown): string {
   }
 }
 
-/** What is wrong with reading `path` as a file, without reading it (a FIFO would block). */
+/** What is wrong with reading `path` as a file, without reading it. */
 export function unreadable (path: string): string | undefined {
   let fd: number
   try {
-    fd = openSync(path, 'r')
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
   } catch (err) {
     return whyUnreadable(err)
   }
