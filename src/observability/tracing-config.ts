@@ -33,13 +33,16 @@ function tracesUrlFrom (raw: RawTelemetry, env: Env, issues: string[]): string |
   const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim()
   if (traces) return checkedUrl(traces, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', issues)
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()
-  if (base) return checkedUrl(signalUrl(base), 'OTEL_EXPORTER_OTLP_ENDPOINT', issues)
-  return undefined
+  if (!base) return undefined
+  const checked = checkedUrl(base, 'OTEL_EXPORTER_OTLP_ENDPOINT', issues)
+  return checked === undefined ? undefined : signalUrl(checked)
 }
 
-/** The OTLP/HTTP rule for a base endpoint: the signal's path is appended to it. */
+/** The OTLP/HTTP rule for a base endpoint (a URL already checked): the signal's path is appended to its path, before any query. */
 function signalUrl (base: string): string {
-  return `${base.replace(/\/+$/, '')}/v1/traces`
+  const url = new URL(base)
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/traces`
+  return url.href
 }
 
 function checkedUrl (value: string, variable: string, issues: string[]): string | undefined {

@@ -27,6 +27,7 @@ t.test('tracing is off unless an OTLP endpoint is named', async (t) => {
 
 t.test('OTEL_EXPORTER_OTLP_ENDPOINT is a base URL, the traces endpoint is taken as it is', async (t) => {
   t.same(telemetryOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }), { tracesUrl: 'http://collector:4318/v1/traces', protocol: 'http/protobuf' })
+  t.same(telemetryOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/otlp?tenant=a' }), { tracesUrl: 'http://collector:4318/otlp/v1/traces?tenant=a', protocol: 'http/protobuf' }, 'the signal path goes before the query')
   t.same(telemetryOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/otlp' }), { tracesUrl: 'https://traces.example/otlp', protocol: 'http/protobuf' })
 })
 
