@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { listenOrExplain } from '../server/listen'
+import { listenOrExplain } from '../net/listen'
 
 /** What the page reads from /config.json: where to sign in, what to call, what to tell the user. */
 export interface DemoSpaConfig {

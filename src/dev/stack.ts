@@ -9,7 +9,7 @@ import { DEMO_IDS, demoSeed, demoSpaUris } from './demo-seed'
 import { buildDemoSpaServer, type DemoSpaConfig } from './demo-spa-server'
 import { devGatewayIdentity } from './dev-identity'
 import { freePort } from '../net/free-port'
-import { listenOrExplain } from '../server/listen'
+import { listenOrExplain } from '../net/listen'
 import { buildSampleApi } from './sample-api'
 import { buildSampleMcpServer } from './sample-mcp-server'
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { listenOrExplain, StartError } from '../net/listen'
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from './start'
 import { loadSeedFile, SeedError } from './seed'
 
@@ -31,9 +32,10 @@ export async function runEmulatorCommand (argv: string[]): Promise<void> {
   }
   let emulator: RunningEmulator
   try {
-    emulator = await startEmulator(await optionsFrom(argv))
+    const options = await optionsFrom(argv)
+    emulator = await listenOrExplain(async () => await startEmulator(options), `${options.host ?? '127.0.0.1'}:${options.port ?? 0}`)
   } catch (err) {
-    const reason = err instanceof UsageError ? `${err.message}\n${USAGE}` : err instanceof SeedError ? err.message : `cannot start: ${(err as Error).message}`
+    const reason = err instanceof UsageError ? `${err.message}\n${USAGE}` : err instanceof SeedError || err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`
     process.stderr.write(`obo-gateway emulator: ${reason}\n`)
     process.exitCode = 1
     return

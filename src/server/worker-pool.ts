@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { FastifyBaseLogger } from 'fastify'
-import { StartError } from './listen'
+import { StartError } from '../net/listen'
 import type { Readiness } from './readiness'
 import { restartDelayMs, STABLE_AFTER_MS } from './restart-backoff'
 import { isMessage, WORKER_SLOT_ENV, type FromWorker, type WorkerMetrics } from './worker-messages'

@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { X509Certificate, createHash, createPublicKey, createVerify } from 'node:crypto'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -248,6 +250,27 @@ t.test('CLI: --help prints every option and exits 0', async (t) => {
   t.equal(cli.status, 0, 'obo-gateway emulator --help exits 0')
   t.equal(cli.stdout, stdout, 'and prints the usage')
   t.notMatch(cli.stderr, /Unknown option/)
+})
+
+t.test('CLI: a port in use is one line naming it, no stack trace', async (t) => {
+  const busy = createServer()
+  busy.listen(0, '127.0.0.1')
+  await once(busy, 'listening')
+  t.teardown(() => { busy.close() })
+  const { port } = busy.address() as AddressInfo
+  const dataDir = await mkdtemp(join(tmpdir(), 'obo-emulator-busy-'))
+  let stderr = ''
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string | Uint8Array) => { stderr += String(chunk); return true }) as typeof process.stderr.write
+  const exitCode = process.exitCode
+  try {
+    await runEmulatorCommand(['--port', String(port), '--data-dir', dataDir])
+    t.equal(process.exitCode, 1)
+  } finally {
+    process.stderr.write = write
+    process.exitCode = exitCode
+  }
+  t.equal(stderr, `obo-gateway emulator: cannot listen on 127.0.0.1:${port}: the address is in use\n`)
 })
 
 t.test('CLI: serves until SIGTERM, prints what clients need; --no-control-api', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import cluster from 'node:cluster'
 import { resolve } from 'node:path'
-import { StartError } from '../../src/server/listen'
+import { StartError } from '../../src/net/listen'
 import { WorkerPool } from '../../src/server/worker-pool'
 
 // The pool's supervision with real processes: node:cluster forks a stand-in worker that speaks the
