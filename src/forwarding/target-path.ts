@@ -3,14 +3,17 @@ import { BadRequestPathError } from '../errors'
 /**
  * The upstream path for a request below a route prefix. Anything that could climb out of the
  * upstream's base path once some server decodes it (dot segments, encoded slashes or backslashes,
- * doubled slashes) is refused rather than guessed at.
+ * doubled slashes) or parses it (a raw '#') is refused rather than guessed at.
  */
 export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: string): string {
+  if (NEVER_RAW.test(rawUrl)) throw new BadRequestPathError('The request target contains a character that must be percent-encoded')
   const queryAt = rawUrl.indexOf('?')
   const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
   const query = queryAt === -1 ? '' : rawUrl.slice(queryAt)
   const rest = path.slice(prefix.length)
-  if (rest !== '' && !rest.startsWith('/')) throw new BadRequestPathError('The path does not belong to this route')
+  // The router matched the decoded path, or the path inside an absolute-form target
+  // (http://host/...): only a raw path that spells the prefix has its rest below it.
+  if (!path.startsWith(prefix) || (rest !== '' && !rest.startsWith('/'))) throw new BadRequestPathError('The path does not belong to this route')
   if (rest.includes('//')) throw new BadRequestPathError('The path contains an empty segment')
   // Without '.', '%' or '\\' no segment can decode to a dot segment or a slash.
   if (SUSPICIOUS.test(rest)) checkSegments(rest)
@@ -18,6 +21,13 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
   return (`${base}${rest}` || '/') + query
 }
 
+// RFC 3986 allows none of these raw, and URL libraries (WHATWG URL: browsers, fetch, undici)
+// always encode them, in the path and in the query: a '#' ends either for an upstream that parses
+// with new URL ('/base/..#x' is '/'), and '"', '<', '>' delimit markup. Node's parser has already
+// refused controls, spaces and non-ASCII bytes. '[', ']', '{', '}', '|', '^' and '`' are just as
+// invalid but WHATWG URL sends them raw in a query (and axios sends brackets), and no server
+// reads them as a delimiter.
+const NEVER_RAW = /["#<>]/
 const SUSPICIOUS = /[.%\\]/
 
 function checkSegments (rest: string): void {
