@@ -7,6 +7,11 @@ import type { CounterSeries, HistogramSeries } from '../src/observability/reques
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: GatewayMetrics
+    /**
+     * Logs and counts a request that Fastify answered without running any hook (its router's
+     * refusals, src/server/framework-errors.ts); `error` goes into the log line as an error would.
+     */
+    recordUnroutedAnswer: (request: FastifyRequest, status: number, error: { code: string, error: string }) => void
   }
   interface FastifyContextConfig {
     /** The configured route prefix a proxied request belongs to: its metrics and log label. */
@@ -86,6 +91,11 @@ const observability: FastifyPluginAsync<ObservabilityOptions> = async (fastify, 
       ...(request as WithError)[kError]
     }, 'request')
   }
+
+  fastify.decorate('recordUnroutedAnswer', (request: FastifyRequest, status: number, error: { code: string, error: string }) => {
+    ;(request as WithError)[kError] = error
+    record(request, status)
+  })
 
   // Callback style: an async hook would cost a promise on every request.
   fastify.addHook('onResponse', (request, reply, done) => {

@@ -10,6 +10,7 @@ import { GatewayMetrics } from './observability/metrics'
 import { connectRedis } from './redis/client'
 import { buildAdminListener } from './server/admin-listener'
 import { clientErrorHandler } from './server/client-error'
+import { frameworkErrorHandler } from './server/framework-errors'
 import { serverTimeoutOptions } from './server/timeouts'
 import { checkIncomingHeaders, MAX_HEADER_BYTES } from './validation/incoming-headers'
 import entraAuth from '../plugins/entra-auth'
@@ -45,6 +46,7 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     ...timeouts,
     http: { ...timeouts.http, maxHeaderSize: MAX_HEADER_BYTES },
     clientErrorHandler: clientErrorHandler(challengeContext),
+    frameworkErrors: frameworkErrorHandler(challengeContext),
     genReqId: correlationId,
     // plugins/observability writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { correlationId } from '../http/correlation-id'
 import type { ChallengeContext } from '../http/error-table'
 import { clientErrorHandler } from './client-error'
+import { frameworkErrorHandler } from './framework-errors'
 import errorResponses from '../../plugins/error-responses'
 import observability from '../../plugins/observability'
 
@@ -22,6 +23,7 @@ export async function buildAdminListener (options: AdminListenerOptions): Promis
   const admin = Fastify({
     logger: options.logger ?? false,
     clientErrorHandler: clientErrorHandler(options.challengeContext),
+    frameworkErrors: frameworkErrorHandler(options.challengeContext),
     genReqId: correlationId,
     logController: new LogController({ disableRequestLogging: true })
   })

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { connect } from 'node:net'
 import { buildGateway } from '../../src/app'
+import { buildAdminListener } from '../../src/server/admin-listener'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS } from '../../src/emulator'
@@ -13,10 +14,10 @@ const READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
 
 interface RawAnswer { status: number, headers: Record<string, string>, body: Record<string, unknown>, text: string }
 
-async function setup (t: Test) {
+async function setup (t: Test, server: Record<string, unknown> = {}) {
   const bed = await startTestbed(t)
   const config = resolveConfig({
-    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 } },
+    server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 }, ...server },
     identity: devGatewayIdentity(bed.emulator),
     routes: [
       { prefix: '/graph', upstream: `${bed.recorder.url}/base`, user: { requireScopes: ['access_as_user'], scopes: [READ] } },
@@ -29,11 +30,11 @@ async function setup (t: Test) {
   const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
   const token = (await bed.kit.signIn()).accessToken
   /** `target` exactly as written on the request line; `headers` replace the default Host and Authorization lines. */
-  const send = async (target: string, headers = `host: gw.example\r\nauthorization: Bearer ${token}\r\n`): Promise<RawAnswer> => {
-    const raw = await rawExchange(url, `GET ${target} HTTP/1.1\r\n${headers}connection: close\r\n\r\n`)
+  const send = async (target: string, headers = `host: gw.example\r\nauthorization: Bearer ${token}\r\n`, to = url): Promise<RawAnswer> => {
+    const raw = await rawExchange(to, `GET ${target} HTTP/1.1\r\n${headers}connection: close\r\n\r\n`)
     return parseAnswer(raw)
   }
-  return { ...bed, token, send, logLines }
+  return { ...bed, gateway, token, send, logLines }
 }
 
 async function rawExchange (url: string, head: string): Promise<string> {
@@ -86,4 +87,67 @@ t.test('an absolute-form target is refused rather than read from its path', asyn
   }
   t.same(recorder.requests.map((r) => r.url), [], 'none reached the upstream')
   t.equal((await send('/graph/x')).status, 200, 'the same path in origin-form is forwarded')
+})
+
+t.test('a URL the router cannot decode is the gateway\'s JSON error and one log line, neither quoting the URL', async (t) => {
+  const { send, recorder, gateway, logLines, token } = await setup(t, { adminPort: 0 })
+  const adminUrl = await gateway.adminApp!.listen({ host: '127.0.0.1', port: 0 })
+  const targets = ['/graph/%ff?access_token=SECRET', '/graph/%u002e?access_token=SECRET', '/graph/%c0%ae?code=SECRET', '/nowhere/%e0%a4%a?SECRET']
+  for (const [port, base] of [['public', undefined], ['admin', adminUrl]] as const) {
+    for (const target of targets) {
+      const name = `${port} ${target}`
+      const answer = await send(target, `host: gw.example\r\nauthorization: Bearer ${token}\r\n`, base)
+      isErrorAnswer(t, answer, 400, 'bad_path', name)
+      t.equal(answer.body.error_description, 'The path is not valid percent-encoding', name)
+      t.match(answer.headers['content-type'], /^application\/json/, name)
+      t.notMatch(answer.text, /SECRET|%ff|%u|%c0|%e0/i, `${name}: the URL is not quoted`)
+    }
+    const named = await send('/graph/%ff?x=SECRET', 'host: gw.example\r\nclient-request-id: 5f1c8c1e-0d9e-4c55-b0a4-3f3c2d1e0a9b\r\n', base)
+    t.equal(named.headers['client-request-id'], '5f1c8c1e-0d9e-4c55-b0a4-3f3c2d1e0a9b', `${port}: the client's own correlation id is echoed`)
+    const notPath = await send('ftp://gw.example/graph/x?SECRET', 'host: gw.example\r\n', base)
+    isErrorAnswer(t, notPath, 400, 'bad_path', `${port}: a target that is no path`)
+    t.equal(notPath.body.error_description, 'The request target is not a path')
+  }
+  t.same(recorder.requests, [], 'nothing reached the upstream')
+  const lines = logLines.filter((l) => l.msg === 'request')
+  t.equal(lines.length, 2 * (targets.length + 2), 'one request line for each')
+  t.ok(lines.every((l) => l.status === 400 && l.code === 'FST_ERR_BAD_URL' && l.route === 'unmatched' && typeof l.reqId === 'string'), 'status, the router\'s code and the correlation id')
+  t.match(lines.find((l) => l.reqId === '5f1c8c1e-0d9e-4c55-b0a4-3f3c2d1e0a9b'), { method: 'GET', path: '/graph/%ff', error: 'The path is not valid percent-encoding' })
+  t.notMatch(JSON.stringify(logLines), /SECRET/, 'no log line holds the query')
+})
+
+t.test('the router\'s other refusals on a listener with routes of its own: 414 for a long parameter, 500 for a failed constraint', async (t) => {
+  const logLines: Array<Record<string, unknown>> = []
+  const listener = async (addRoutes: (admin: Awaited<ReturnType<typeof buildAdminListener>>) => void): Promise<string> => {
+    const admin = await buildAdminListener({
+      logger: { level: 'info', stream: { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>) } } },
+      challengeContext: { instance: 'https://login.example', tenantId: 'tid', clientId: 'gw' }
+    })
+    t.teardown(() => admin.close())
+    addRoutes(admin)
+    return await admin.listen({ host: '127.0.0.1', port: 0 })
+  }
+  const withParameter = await listener((admin) => { admin.get('/items/:id', async () => ({ ok: true })) })
+  const long = parseAnswer(await rawExchange(withParameter, `GET /items/${'a'.repeat(200)}?SECRET HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`))
+  isErrorAnswer(t, long, 414, 'bad_request', 'a parameter over maxParamLength')
+  t.notMatch(long.text, /SECRET|aaaa/)
+
+  const withConstraint = await listener((admin) => {
+    admin.addConstraintStrategy({
+      name: 'tenant',
+      isAsync: true,
+      storage: () => {
+        const map = new Map<string, unknown>()
+        return { get: (k: string) => map.get(k) ?? null, set: (k: string, v: unknown) => { map.set(k, v) } }
+      },
+      deriveConstraint: (_req: unknown, _ctx: unknown, done: (err: Error | null, value?: string) => void) => { done(new Error('constraint failed for /tenants/1?SECRET')) }
+    } as unknown as Parameters<typeof admin.addConstraintStrategy>[0])
+    admin.get('/tenants/:id', { constraints: { tenant: 'a' } }, async () => ({ ok: true }))
+  })
+  const failed = parseAnswer(await rawExchange(withConstraint, 'GET /tenants/1?SECRET HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'))
+  isErrorAnswer(t, failed, 500, 'internal_error', 'an async constraint that failed')
+  t.notMatch(failed.text, /SECRET|constraint/)
+
+  t.same(logLines.filter((l) => l.msg === 'request').map((l) => [l.status, l.code]), [[414, 'FST_ERR_MAX_PARAM_LENGTH'], [500, 'FST_ERR_ASYNC_CONSTRAINT']])
+  t.notMatch(JSON.stringify(logLines), /SECRET/)
 })
