@@ -118,6 +118,7 @@ function buildConfig (raw: RawConfig, { baseDir, credentialFromEnvironment }: { 
     const mcp = route.mcp === undefined ? undefined : resolveMcpConfig(route, `routes.${i}`, issues)
     routes.push({
       prefix: route.prefix,
+      innerPrefixes: raw.routes.map((other) => other.prefix).filter((other) => other.toLowerCase().startsWith(`${route.prefix.toLowerCase()}/`)),
       upstream: new URL(route.upstream),
       extraCaPems: route.tls === undefined ? [] : readCa(route.tls.caFile, `routes.${i}.tls.caFile`),
       ...(route.user ? { user: { ...route.user } } : {}),

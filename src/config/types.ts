@@ -50,6 +50,11 @@ export interface RouteTimeouts { connectMs: number, headersMs: number, bodyMs: n
 
 export interface RouteConfig {
   prefix: string
+  /**
+   * The prefixes of the other routes nested in this one (/api/admin for /api), compared without
+   * regard to case: a path here that an upstream could read as one of theirs is refused.
+   */
+  innerPrefixes: string[]
   upstream: URL
   /** PEM contents of `tls.caFile`: extra CAs trusted for this upstream. */
   extraCaPems: string[]

@@ -42,7 +42,7 @@ export class Forwarder {
 
   /** The upstream path for a raw request URL; throws BadRequestPathError for escape attempts. */
   pathFor (rawUrl: string): string {
-    return targetPath(rawUrl, this.route.prefix, this.basePath)
+    return targetPath(rawUrl, this.route.prefix, this.basePath, this.route.innerPrefixes)
   }
 
   forward (req: ForwardRequest, ctx: ForwardContext): Promise<UpstreamResponse> {

@@ -3,9 +3,11 @@ import { BadRequestPathError } from '../errors'
 /**
  * The upstream path for a request below a route prefix. Anything that could climb out of the
  * upstream's base path once some server decodes it (dot segments, encoded slashes or backslashes,
- * doubled slashes) or parses it (a raw '#') is refused rather than guessed at.
+ * doubled slashes) or parses it (a raw '#') is refused rather than guessed at, and so is a path
+ * that an upstream could read as one below `innerPrefixes`, the prefixes of the routes nested in
+ * this one (/api/admin in /api).
  */
-export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: string): string {
+export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: string, innerPrefixes: readonly string[] = []): string {
   if (NEVER_RAW.test(rawUrl)) throw new BadRequestPathError('The request target contains a character that must be percent-encoded')
   const queryAt = rawUrl.indexOf('?')
   const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
@@ -17,6 +19,7 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
   if (rest.includes('//')) throw new BadRequestPathError('The path contains an empty segment')
   // Without '.', '%' or '\\' no segment can decode to a dot segment or a slash.
   if (SUSPICIOUS.test(rest)) checkSegments(rest)
+  if (innerPrefixes.length > 0) checkInnerRoutes(rest, prefix, innerPrefixes)
   const base = upstreamBasePath.replace(/\/+$/, '')
   return (`${base}${rest}` || '/') + query
 }
@@ -32,26 +35,52 @@ const SUSPICIOUS = /[.%\\]/
 
 function checkSegments (rest: string): void {
   for (const segment of rest.split('/').slice(1)) {
-    // Decoded again while it still decodes: some upstream or framework may decode twice (%252e).
-    let decoded = segment
-    checkDecoded(decoded)
-    for (let round = 0; round < 3 && decoded.includes('%'); round++) {
-      try {
-        decoded = decodeURIComponent(decoded)
-      } catch {
-        // Only the first decoding is the client's; a literal '%' left after it is just data.
-        if (round === 0) throw new BadRequestPathError('The path is not valid percent-encoding')
-        break
+    for (const form of decodings(segment)) {
+      const name = bare(form)
+      if (name === '.' || name === '..' || /[/\\\0]/.test(form)) {
+        throw new BadRequestPathError('The path may not contain dot segments or encoded slashes')
       }
-      checkDecoded(decoded)
     }
   }
 }
 
-function checkDecoded (segment: string): void {
-  // Tomcat, Jetty and Spring drop a ;parameter before resolving dot segments: '..;x' is '..'.
-  const bare = segment.split(';', 1)[0]
-  if (bare === '.' || bare === '..' || /[/\\]/.test(segment) || segment.includes('\0')) {
-    throw new BadRequestPathError('The path may not contain dot segments or encoded slashes')
+/**
+ * The router matched this route and not a nested one because the path spells the nested prefix
+ * with a ;parameter, another case or an encoding (/api/admin;x/y, /api/Admin/y, /api/%2561dmin/y),
+ * which Tomcat, Jetty and Spring (parameters), IIS (case) or an upstream that decodes again read as
+ * that prefix: served here, the request would skip the nested route's own requirements.
+ */
+function checkInnerRoutes (rest: string, prefix: string, innerPrefixes: readonly string[]): void {
+  const segments = rest.split('/').slice(1)
+  for (const inner of innerPrefixes) {
+    const names = inner.slice(prefix.length + 1).toLowerCase().split('/')
+    if (names.length <= segments.length && names.every((name, i) => decodings(segments[i] ?? '').some((form) => bare(form).toLowerCase() === name))) {
+      throw new BadRequestPathError('The path could be read as one of another route, nested in this one; spell that route\'s prefix as configured')
+    }
   }
+}
+
+/**
+ * A segment as the servers along the way may read it: as sent, then decoded again while it still
+ * decodes, since some upstream or framework may decode twice (%252e), at most three times.
+ */
+function decodings (segment: string): string[] {
+  const forms = [segment]
+  let decoded = segment
+  for (let round = 0; round < 3 && decoded.includes('%'); round++) {
+    try {
+      decoded = decodeURIComponent(decoded)
+    } catch {
+      // Only the first decoding is the client's; a literal '%' left after it is just data.
+      if (round === 0) throw new BadRequestPathError('The path is not valid percent-encoding')
+      break
+    }
+    forms.push(decoded)
+  }
+  return forms
+}
+
+/** Tomcat, Jetty and Spring drop a ;parameter before resolving dot segments or matching: '..;x' is '..'. */
+function bare (segment: string): string {
+  return segment.split(';', 1)[0] ?? ''
 }

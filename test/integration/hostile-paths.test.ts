@@ -14,14 +14,14 @@ const READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
 
 interface RawAnswer { status: number, headers: Record<string, string>, body: Record<string, unknown>, text: string }
 
-async function setup (t: Test, server: Record<string, unknown> = {}) {
+async function setup (t: Test, server: Record<string, unknown> = {}, nested = true) {
   const bed = await startTestbed(t)
   const config = resolveConfig({
     server: { host: '127.0.0.1', port: 0, overload: { maxEventLoopDelayMs: 0 }, ...server },
     identity: devGatewayIdentity(bed.emulator),
     routes: [
       { prefix: '/graph', upstream: `${bed.recorder.url}/base`, user: { requireScopes: ['access_as_user'], scopes: [READ] } },
-      { prefix: '/graph/admin', upstream: `${bed.recorder.url}/base/admin`, user: { requireScopes: ['Nobody.Has.This'], scopes: [READ] } }
+      ...(nested ? [{ prefix: '/graph/admin', upstream: `${bed.recorder.url}/base/admin`, user: { requireScopes: ['Nobody.Has.This'], scopes: [READ] } }] : [])
     ]
   }, { source: 'test' })
   const logLines: Array<Record<string, unknown>> = []
@@ -87,6 +87,28 @@ t.test('an absolute-form target is refused rather than read from its path', asyn
   }
   t.same(recorder.requests.map((r) => r.url), [], 'none reached the upstream')
   t.equal((await send('/graph/x')).status, 200, 'the same path in origin-form is forwarded')
+})
+
+t.test('a nested route cannot be reached through the route it is nested in', async (t) => {
+  const { send, recorder } = await setup(t)
+  t.equal((await send('/graph/admin/x')).status, 403, 'the nested route itself: Alice lacks its scope')
+  t.equal((await send('/graph/admi%6e/x')).status, 403, 'the router decodes an encoded letter once, so that is the nested route too')
+  const aliases = ['/graph/admin;x/y', '/graph/admin;jsessionid=1', '/graph/Admin/x', '/graph/ADMIN', '/graph/aDmIn;a=b/c',
+    '/graph/admin%3bx/y', '/graph/%2561dmin/x', '/graph/%252561dmin/x']
+  for (const target of aliases) isErrorAnswer(t, await send(target), 400, 'bad_path', target)
+  t.same(recorder.requests.map((r) => r.url), [], 'none reached the upstream')
+  for (const target of ['/graph/administrator/x', '/graph/admins', '/graph/x/admin', '/graph/x/Admin;y', '/graph/adm;in']) {
+    t.equal((await send(target)).status, 200, `${target} is /graph's`)
+    t.equal(recorder.requests.at(-1)?.url, `/base${target.slice('/graph'.length)}`, `${target}: as sent`)
+  }
+})
+
+t.test('without nested routes the same paths are forwarded as sent', async (t) => {
+  const { send, recorder } = await setup(t, {}, false)
+  for (const target of ['/graph/admin;x/y', '/graph/Admin/x', '/graph/%2561dmin/x', '/graph/admin/x']) {
+    t.equal((await send(target)).status, 200, target)
+    t.equal(recorder.requests.at(-1)?.url, `/base${target.slice('/graph'.length)}`, `${target}: as sent`)
+  }
 })
 
 t.test('a URL the router cannot decode is the gateway\'s JSON error and one log line, neither quoting the URL', async (t) => {
