@@ -132,6 +132,14 @@ export class AmbiguousAuthorizationError extends GatewayError {
   constructor (message = 'The request carries more than one Authorization header; send exactly one') { super(message) }
 }
 
+/**
+ * Two Host headers, or one that is not host[:port]. Servers disagree on which of two wins, and the
+ * value goes on to the upstream as X-Forwarded-Host, which upstreams put into the URLs they build.
+ */
+export class BadHostError extends GatewayError {
+  readonly code = 'OBO_BAD_HOST'
+}
+
 /** The client did not send its whole request within server.timeouts. */
 export class RequestTimeoutError extends GatewayError {
   readonly code = 'OBO_REQUEST_TIMEOUT'
@@ -180,7 +188,7 @@ export type KnownGatewayError =
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
   | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
-  | HeadersTooLargeError | AmbiguousAuthorizationError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
+  | HeadersTooLargeError | AmbiguousAuthorizationError | BadHostError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
 
 export type ErrorCode = KnownGatewayError['code']
 

@@ -7,8 +7,9 @@ import { devGatewayIdentity } from '../../src/dev/dev-identity'
 import { DEV_IDS } from '../../src/emulator'
 import { startTestbed } from '../helpers/testbed'
 
-// Request targets a security review sent as raw bytes (no client library normalises them first),
-// against a gateway whose routes nest: /graph for Alice's scope, /graph/admin for a scope she lacks.
+// Request targets and Host headers (the target URI's two halves) a security review sent as raw
+// bytes, which no client library normalises first, to a gateway whose routes nest: /graph for
+// Alice's scope, /graph/admin for a scope she lacks.
 
 const READ = `${DEV_IDS.sampleApi.identifierUri}/Items.Read`
 
@@ -108,6 +109,20 @@ t.test('without nested routes the same paths are forwarded as sent', async (t) =
   for (const target of ['/graph/admin;x/y', '/graph/Admin/x', '/graph/%2561dmin/x', '/graph/admin/x']) {
     t.equal((await send(target)).status, 200, target)
     t.equal(recorder.requests.at(-1)?.url, `/base${target.slice('/graph'.length)}`, `${target}: as sent`)
+  }
+})
+
+t.test('two Host headers, or one that is not host[:port], are refused with 400', async (t) => {
+  const { send, recorder, token } = await setup(t)
+  const auth = `authorization: Bearer ${token}\r\n`
+  const refused = [
+    'host: gw.example\r\nhost: evil.example', 'Host: gw.example\r\nHOST: gw.example', 'host: evil.example/<script>"',
+    'host: gw.example/x', 'host: user@gw.example', 'host: gw.example:80x', 'host: gw.example:80:81', 'host: [::1', 'host: gw.example,evil.example', 'host: a%2fb'
+  ]
+  for (const host of refused) isErrorAnswer(t, await send('/graph/x', `${host}\r\n${auth}`), 400, 'bad_request', JSON.stringify(host))
+  t.same(recorder.requests.map((r) => r.url), [], 'none reached the upstream')
+  for (const host of ['gw.example', 'GW.Example.', 'gw.example:8443', '127.0.0.1:1', '[::1]:8080', '[2001:db8::1]', 'gw.example:', '  gw.example  ']) {
+    t.equal((await send('/graph/x', `host: ${host}\r\n${auth}`)).status, 200, `host: ${JSON.stringify(host)} is passed`)
   }
 })
 
