@@ -17,7 +17,7 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
   // (http://host/...): only a raw path that spells the prefix has its rest below it.
   if (!path.startsWith(prefix) || (rest !== '' && !rest.startsWith('/'))) throw new BadRequestPathError('The path does not belong to this route')
   if (rest.includes('//')) throw new BadRequestPathError('The path contains an empty segment')
-  // Without '.', '%' or '\\' no segment can decode to a dot segment or a slash.
+  // Without '.', '%' or '\\' no segment can decode (or normalise) to a dot segment or a slash.
   if (SUSPICIOUS.test(rest)) checkSegments(rest)
   if (innerPrefixes.length > 0) checkInnerRoutes(rest, prefix, innerPrefixes)
   const base = upstreamBasePath.replace(/\/+$/, '')
@@ -62,7 +62,10 @@ function checkInnerRoutes (rest: string, prefix: string, innerPrefixes: readonly
 
 /**
  * A segment as the servers along the way may read it: as sent, then decoded again while it still
- * decodes, since some upstream or framework may decode twice (%252e), at most three times.
+ * decodes, since some upstream or framework may decode twice (%252e), at most three times. A
+ * decoding that is not ASCII is also read in NFKC form, as an upstream that normalises Unicode
+ * reads it (Windows' best-fit mapping to a code page does much the same): a full-width dot
+ * (%ef%bc%8e) is '.', U+2025 is '..'.
  */
 function decodings (segment: string): string[] {
   const forms = [segment]
@@ -76,7 +79,11 @@ function decodings (segment: string): string[] {
       break
     }
     forms.push(decoded)
+    if (/[\u0080-\uffff]/.test(decoded)) forms.push(decoded.normalize('NFKC'))
   }
+  // Still an encoded '%', '.', '/', '\\', ';' or NUL where decoding stopped (%2525252e after three
+  // rounds): one more decoding upstream could make that a dot segment or a slash, so it is refused.
+  if (/%(?:25|2e|2f|5c|3b|00)/i.test(decoded)) throw new BadRequestPathError('The path is percent-encoded more times than the gateway decodes')
   return forms
 }
 

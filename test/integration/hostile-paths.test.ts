@@ -80,6 +80,21 @@ t.test('characters a request target may not hold raw are refused, in the path an
   }
 })
 
+t.test('encodings deeper than the gateway decodes, and Unicode that normalises to a dot or a slash, are refused', async (t) => {
+  const { send, recorder } = await setup(t)
+  const refused = [
+    '/graph/%2525252e%2525252e/x', '/graph/%2525252e', '/graph/a/%252525252f/x', '/graph/..%2525253b/x', '/graph/a%2525255cb', '/graph/a%25252500',
+    '/graph/%ef%bc%8e%ef%bc%8e/x', '/graph/%EF%BC%8E/x', '/graph/a%ef%bc%8fb', '/graph/a%ef%bc%bcb', '/graph/%e2%80%a5/x', '/graph/%ef%b9%92%ef%b9%92/x',
+    '/graph/%ef%bc%8e%ef%bc%8e;x/y', '/graph/%25ef%25bc%258e%25ef%25bc%258e/x', '/graph/%ef%bd%81dmin/x'
+  ]
+  for (const target of refused) isErrorAnswer(t, await send(target), 400, 'bad_path', target)
+  t.same(recorder.requests.map((r) => r.url), [], 'none reached the upstream')
+  for (const target of ['/graph/caf%c3%a9', '/graph/%e6%97%a5%e6%9c%ac', '/graph/100%25', '/graph/a%252eb', '/graph/file%2525.txt', '/graph/%ef%bc%a1']) {
+    t.equal((await send(target)).status, 200, `${target} is an ordinary path`)
+    t.equal(recorder.requests.at(-1)?.url, `/base${target.slice('/graph'.length)}`, `${target}: as sent`)
+  }
+})
+
 t.test('an absolute-form target is refused rather than read from its path', async (t) => {
   const { send, recorder } = await setup(t)
   // The router takes /graph/x from it; the raw target used to put 'admin' under /graph's base.
