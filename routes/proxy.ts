@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
 import type { GatewayConfig } from '../src/config/types'
 import { Forwarder } from '../src/forwarding/forwarder'
+import { mergeVary } from '../src/forwarding/headers'
 import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
 import { assertionOf } from '../plugins/entra-auth'
 import { mcpChallenge } from '../src/mcp/challenge'
@@ -58,7 +59,10 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           signal,
           trace: tracing?.of(request)
         })
+        // @fastify/cors has set Vary: Origin already; the upstream's Vary adds to it.
+        const vary = mergeVary(reply.getHeader('vary'), upstream.headers.vary)
         reply.code(upstream.status).headers(upstream.headers)
+        if (vary !== undefined) reply.header('vary', vary)
         // An empty buffer would be labelled application/octet-stream by fastify; nothing is sent as is.
         return await reply.send(Buffer.isBuffer(upstream.body) && upstream.body.length === 0 ? undefined : upstream.body)
       }

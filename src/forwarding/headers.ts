@@ -42,15 +42,39 @@ export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: Forw
   return out
 }
 
-/** Headers the client receives from the upstream's answer. */
+/**
+ * Headers the client receives from the upstream's answer. Access-Control-* never: the browser
+ * talks to the gateway's origin, so `server.cors` is the only CORS policy it may see.
+ */
 export function clientResponseHeaders (upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const named = connectionListed(upstream.connection)
   const out: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || DROP_RESPONSE.has(name) || named.has(name) || name.startsWith('proxy-')) continue
+    if (value === undefined || DROP_RESPONSE.has(name) || named.has(name) || name.startsWith('proxy-') || name.startsWith('access-control-')) continue
     out[name] = value
   }
   return out
+}
+
+/**
+ * One Vary for an answer that both the gateway (CORS: `Origin`) and the upstream vary on, so that
+ * a shared cache keeps the variants of either apart. Tokens compare case-insensitively; `*` wins.
+ */
+export function mergeVary (ours: string | number | string[] | undefined, theirs: string | string[] | undefined): string | undefined {
+  if (theirs === undefined || ours === undefined) {
+    const one = theirs ?? ours
+    return one === undefined ? undefined : Array.isArray(one) ? one.join(', ') : String(one)
+  }
+  const tokens = new Map<string, string>()
+  for (const value of [ours, theirs]) {
+    if (value === undefined) continue
+    for (const token of (Array.isArray(value) ? value.join(',') : String(value)).split(',')) {
+      const name = token.trim()
+      if (name !== '' && !tokens.has(name.toLowerCase())) tokens.set(name.toLowerCase(), name)
+    }
+  }
+  if (tokens.has('*')) return '*'
+  return tokens.size === 0 ? undefined : [...tokens.values()].join(', ')
 }
 
 const NONE: ReadonlySet<string> = new Set()

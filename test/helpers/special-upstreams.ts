@@ -16,7 +16,8 @@ export interface Upstream {
  * /bytes?n=N streams N bytes; /raw?n=N answers N bytes with no Content-Type; /status?code=C answers
  * C with no body; /half?n=N&then=hang|reset promises N bytes, sends half, then stalls or resets;
  * /sink reads the body and answers its size and SHA-256; /hang never answers; /reset destroys the
- * socket; anything else echoes method and URL.
+ * socket; /with-headers?name=value answers 200 with those response headers; anything else echoes
+ * method and URL.
  */
 function handler (events: string[]) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -63,6 +64,11 @@ function handler (events: string[]) {
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ bytes, sha256: hash.digest('hex'), headers: req.headers }))
       })
+      return
+    }
+    if (url.pathname === '/with-headers') {
+      res.writeHead(200, { ...Object.fromEntries(url.searchParams), 'content-type': 'application/json' })
+      res.end('{}')
       return
     }
     if (url.pathname === '/hang') return

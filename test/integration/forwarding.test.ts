@@ -213,4 +213,32 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     t.equal(stranger.headers['access-control-allow-origin'], undefined, 'other origins get no CORS grant')
     await stranger.body.dump()
   })
+
+  await t.test('CORS: the upstream\'s Access-Control-* never reach the browser, its Vary joins the gateway\'s', async (t) => {
+    const permissive = new URLSearchParams({
+      'access-control-allow-origin': '*',
+      'access-control-allow-credentials': 'true',
+      'access-control-expose-headers': '*',
+      'access-control-allow-methods': 'DELETE',
+      vary: 'x-tenant, origin'
+    })
+    const path = `/plain/with-headers?${permissive.toString()}`
+    const stranger = await client.request({ method: 'GET', path, headers: { origin: 'https://evil.example', authorization } })
+    t.equal(stranger.statusCode, 200)
+    t.equal(stranger.headers['access-control-allow-origin'], undefined, 'another origin: no CORS grant')
+    t.equal(stranger.headers['access-control-allow-credentials'], undefined)
+    t.equal(stranger.headers['access-control-allow-methods'], undefined)
+    t.equal(stranger.headers['access-control-expose-headers'], 'WWW-Authenticate, client-request-id', 'the gateway\'s own list, which grants nothing without an allowed origin')
+    t.equal(stranger.headers.vary, 'Origin, x-tenant', 'both the gateway\'s and the upstream\'s Vary, each once')
+    await stranger.body.dump()
+
+    const origin = 'https://app.contoso.example'
+    const allowed = await client.request({ method: 'GET', path, headers: { origin, authorization } })
+    t.equal(allowed.headers['access-control-allow-origin'], origin, 'the gateway\'s grant, for this origin only')
+    t.equal(allowed.headers['access-control-allow-credentials'], undefined, 'credentials stay off')
+    t.equal(allowed.headers['access-control-expose-headers'], 'WWW-Authenticate, client-request-id')
+    t.equal(allowed.headers['access-control-allow-methods'], undefined)
+    t.equal(allowed.headers.vary, 'Origin, x-tenant')
+    await allowed.body.dump()
+  })
 })

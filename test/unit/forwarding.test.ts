@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/forwarding/headers'
+import { clientResponseHeaders, mergeVary, upstreamRequestHeaders } from '../../src/forwarding/headers'
 import { targetPath } from '../../src/forwarding/target-path'
 
 t.test('the upstream path is the path below the prefix, on the upstream base', async (t) => {
@@ -42,14 +42,27 @@ t.test('request headers: credentials and hop-by-hop out, forwarding headers and 
     'the gateway\'s own headers come first, so an upstream that stops reading at N fields still sees them')
 })
 
-t.test('response headers: hop-by-hop stripped, the rest passed', async (t) => {
+t.test('response headers: hop-by-hop and CORS stripped, the rest passed', async (t) => {
   t.same(clientResponseHeaders({
     connection: 'close, x-hop',
     'x-hop': '1',
     'transfer-encoding': 'chunked',
+    'access-control-allow-origin': '*',
+    'access-control-allow-credentials': 'true',
+    'access-control-expose-headers': '*',
     'content-type': 'text/plain',
     'set-cookie': ['a=1', 'b=2'],
     'www-authenticate': 'Bearer error="insufficient_claims"',
     missing: undefined
   }), { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'www-authenticate': 'Bearer error="insufficient_claims"' })
+})
+
+t.test('Vary: the gateway\'s and the upstream\'s tokens, each once, * for anything', async (t) => {
+  t.equal(mergeVary('Origin', 'x-tenant'), 'Origin, x-tenant')
+  t.equal(mergeVary('Origin', 'origin, Accept-Encoding'), 'Origin, Accept-Encoding', 'case-insensitive, the first spelling kept')
+  t.equal(mergeVary('Origin', ['Accept', 'accept-language,  Origin']), 'Origin, Accept, accept-language')
+  t.equal(mergeVary('Origin', '*'), '*')
+  t.equal(mergeVary('Origin', undefined), 'Origin')
+  t.equal(mergeVary(undefined, ['a', 'b']), 'a, b')
+  t.equal(mergeVary(undefined, undefined), undefined)
 })
