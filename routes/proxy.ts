@@ -24,7 +24,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
       scope.removeAllContentTypeParsers()
       scope.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
 
-      const forwarder = new Forwarder(route, { observe: scope.metrics.upstreamObserver(route.prefix) })
+      const forwarder = new Forwarder(route, { observe: scope.metrics.upstreamObserver(route.prefix), trustProxy: config.server.trustProxy })
       scope.addHook('onClose', async () => { await forwarder.close() })
       const guardToolCall = route.mcp === undefined ? undefined : toolCallGuard(route.mcp)
       const target: ProxyRoute = { route, forwarder, tokens: scope.tokenAcquirer, ...(guardToolCall ? { guardToolCall } : {}) }
@@ -53,7 +53,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           url: request.raw.url ?? request.url,
           headers: request.headers,
           body: request.body as Readable | undefined,
-          clientIp: request.ip,
+          peerAddress: request.socket.remoteAddress,
           protocol: request.protocol,
           correlationId: request.id,
           signal,

@@ -24,6 +24,8 @@ export interface ForwardRequest {
 export interface ForwarderOptions {
   /** Seconds to the upstream's status line, by status (or 'error'): the upstream latency metric. */
   observe?: (outcome: number | 'error', seconds: number) => void
+  /** `server.trustProxy`: the peer is a load balancer whose X-Forwarded-For/Proto/Host are kept. */
+  trustProxy?: boolean
 }
 
 /** Sends requests below one route prefix to its upstream over a dedicated connection pool. */
@@ -50,7 +52,7 @@ export class Forwarder {
       origin: this.route.upstream.origin,
       path: req.path,
       method: req.method as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(req.headers, ctx),
+      headers: upstreamRequestHeaders(req.headers, ctx, this.options.trustProxy === true),
       body: req.body ?? null
     }
     const observe = this.options.observe

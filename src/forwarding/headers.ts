@@ -4,8 +4,12 @@ import type { IncomingHttpHeaders } from 'node:http'
 // credentials (Authorization, Cookie) and Expect, which undici refuses (Node answers 100-continue itself).
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization',
-  'proxy-authenticate', 'proxy-connection', 'authorization', 'cookie', 'host', 'expect',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'client-request-id'
+  'proxy-authenticate', 'proxy-connection', 'authorization', 'cookie', 'host', 'expect', 'client-request-id',
+  // Who the caller is and what it asked for, as proxies tell upstreams: from a client these are
+  // claims nobody checked, and upstreams act on them (IP allow-lists, logs, URL rewriting). The
+  // gateway sets X-Forwarded-For/Proto/Host itself; every other X-Forwarded-* is dropped by prefix.
+  'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
+  'x-cluster-client-ip', 'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-original-host', 'x-host'
 ])
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate',
@@ -14,29 +18,39 @@ const DROP_RESPONSE = new Set([
 
 export interface ForwardContext {
   downstreamToken: string
-  clientIp: string
+  /** The address at the other end of the client's connection; undefined once that has closed. */
+  peerAddress: string | undefined
+  /** http or https, as the gateway received the request (Fastify's request.protocol). */
   protocol: string
+  /** The request's Host header. */
   host: string | undefined
   correlationId: string
 }
 
 /**
- * Headers the upstream receives: ours first, then the client's own minus hop-by-hop and
- * credentials. First, because servers that stop reading at some number of fields (Node at 2,000
- * lines) would otherwise see a client's padding and not who the caller is.
+ * Headers the upstream receives: ours first, then the client's own minus hop-by-hop, credentials
+ * and forwarding claims. First, because servers that stop reading at some number of fields (Node
+ * at 2,000 lines) would otherwise see a client's padding and not who the caller is.
+ *
+ * With `trustProxy` the peer is a load balancer whose X-Forwarded-For/Proto/Host describe the
+ * client: its chain is kept and the balancer's own address appended. Without it the peer is the
+ * client, and what it wrote in them is not kept.
  */
-export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: ForwardContext): Record<string, string | string[]> {
-  const priorFor = incoming['x-forwarded-for']
+export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: ForwardContext, trustProxy: boolean): Record<string, string | string[]> {
+  const chain = trustProxy ? incoming['x-forwarded-for'] : undefined
+  const peer = ctx.peerAddress
+  const forwardedFor = chain === undefined ? peer : peer === undefined ? String(chain) : `${String(chain)}, ${peer}`
   const out: Record<string, string | string[]> = {
     authorization: `Bearer ${ctx.downstreamToken}`,
-    'client-request-id': ctx.correlationId,
-    'x-forwarded-for': priorFor ? `${String(priorFor)}, ${ctx.clientIp}` : ctx.clientIp,
-    'x-forwarded-proto': ctx.protocol
+    'client-request-id': ctx.correlationId
   }
-  if (ctx.host !== undefined) out['x-forwarded-host'] = ctx.host
+  if (forwardedFor !== undefined) out['x-forwarded-for'] = forwardedFor
+  out['x-forwarded-proto'] = (trustProxy ? incoming['x-forwarded-proto'] : undefined) ?? ctx.protocol
+  const host = (trustProxy ? incoming['x-forwarded-host'] : undefined) ?? ctx.host
+  if (host !== undefined) out['x-forwarded-host'] = host
   const named = connectionListed(incoming.connection)
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROP_REQUEST.has(name) || named.has(name) || name.startsWith('proxy-')) continue
+    if (value === undefined || DROP_REQUEST.has(name) || named.has(name) || name.startsWith('proxy-') || name.startsWith('x-forwarded-')) continue
     out[name] = value
   }
   return out

@@ -41,7 +41,8 @@ export interface ProxiedRequest {
   headers: IncomingHttpHeaders
   /** The unread body stream, or undefined for a request without one. */
   body: Readable | undefined
-  clientIp: string
+  /** The address at the other end of the connection (the client, or the load balancer in front). */
+  peerAddress: string | undefined
   protocol: string
   correlationId: string
   /** Emits 'abort' when the client goes away: the upstream request is cancelled. */
@@ -74,7 +75,7 @@ export async function proxyRequest ({ route, forwarder, tokens, guardToolCall }:
     evict: (token) => tokens.evict(token.cacheKey),
     send: (accessToken, attemptBody, headers = request.headers) => forwarder.forward({ method: request.method, path, headers, body: attemptBody, signal: request.signal }, {
       downstreamToken: accessToken,
-      clientIp: request.clientIp,
+      peerAddress: request.peerAddress,
       protocol: request.protocol,
       host: request.headers.host,
       correlationId: request.correlationId

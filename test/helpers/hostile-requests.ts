@@ -227,7 +227,10 @@ export async function judge (dispatcher: Dispatcher, request: HostileRequest, id
     const auth = String(seen.headers.authorization ?? '')
     const aud = auth.startsWith('Bearer ') ? JSON.parse(Buffer.from(auth.slice(7).split('.')[1] ?? '', 'base64url').toString('utf8')).aud : undefined
     if (aud !== DEV_IDS.sampleApi.clientId) violations.push(`the upstream did not see the gateway's token (aud ${String(aud)})`)
-    if (!String(seen.headers['x-forwarded-for']).endsWith('127.0.0.1')) violations.push(`the upstream saw x-forwarded-for ${String(seen.headers['x-forwarded-for'])}`)
+    if (seen.headers['x-forwarded-for'] !== '127.0.0.1') violations.push(`the upstream saw x-forwarded-for ${String(seen.headers['x-forwarded-for'])}`)
+    for (const name of ['forwarded', 'x-original-url', 'x-rewrite-url']) {
+      if (seen.headers[name] !== undefined) violations.push(`the upstream saw the client's ${name}`)
+    }
   }
   if (status >= 400) {
     let body: { error?: unknown, correlation_id?: unknown } = {}

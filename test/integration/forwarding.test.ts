@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Client } from 'undici'
+import { Client, request } from 'undici'
 import { buildGateway } from '../../src/app'
 import { resolveConfig } from '../../src/config/load'
 import { devGatewayIdentity } from '../../src/dev/dev-identity'
@@ -103,6 +103,38 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     t.equal(answer.status, 200)
     t.match(JSON.parse(answer.body), { bytes: 5 })
     t.equal(JSON.parse(answer.body).headers.expect, undefined, 'Expect is not forwarded')
+  })
+
+  await t.test('forwarding headers: the upstream sees who the gateway saw, never what a client claims about itself', async (t) => {
+    const claims = {
+      'x-forwarded-for': '203.0.113.7, 10.0.0.2',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-prefix': '/admin',
+      forwarded: 'for=6.6.6.6;host=evil.example;proto=https',
+      'x-real-ip': '6.6.6.6',
+      'x-original-url': '/admin',
+      'x-rewrite-url': '/admin'
+    }
+    const seenBy = async (url: string): Promise<Record<string, string | undefined>> => {
+      const res = await request(`${url}/plain/sink`, { headers: { authorization, ...claims } })
+      t.equal(res.statusCode, 200)
+      return ((await res.body.json()) as { headers: Record<string, string | undefined> }).headers
+    }
+    const forwarding = (seen: Record<string, string | undefined>) => [seen['x-forwarded-for'], seen['x-forwarded-proto'], seen['x-forwarded-host']]
+    const direct = await seenBy(gatewayUrl)
+    t.same(forwarding(direct), ['127.0.0.1', 'http', new URL(gatewayUrl).host], 'trustProxy off: the socket\'s peer, the gateway\'s own protocol and Host')
+    for (const name of ['x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url']) t.equal(direct[name], undefined, `${name} is not forwarded`)
+
+    const behindBalancer = await buildGateway(resolveConfig({
+      server: { host: '127.0.0.1', port: 0, trustProxy: true },
+      identity: devGatewayIdentity(emulator),
+      routes: [{ prefix: '/plain', upstream: plain.url, user }]
+    }, { source: 'test' }))
+    t.teardown(() => behindBalancer.close())
+    const trusted = await seenBy(await behindBalancer.listen({ host: '127.0.0.1', port: 0 }))
+    t.same(forwarding(trusted), ['203.0.113.7, 10.0.0.2, 127.0.0.1', 'https', 'evil.example'], 'trustProxy on: the balancer\'s chain plus the balancer itself, its Proto and Host')
+    for (const name of ['x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url']) t.equal(trusted[name], undefined, `${name} is not forwarded`)
   })
 
   await t.test('HTTPS upstreams are verified: a route CA is trusted, an unknown CA is not', async (t) => {

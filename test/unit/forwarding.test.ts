@@ -13,7 +13,21 @@ t.test('the upstream path is the path below the prefix, on the upstream base', a
   t.throws(() => targetPath('/graphx', '/graph', '/'), { code: 'OBO_BAD_PATH' })
 })
 
-t.test('request headers: credentials and hop-by-hop out, forwarding headers and the downstream token in', async (t) => {
+const CLIENT_CLAIMS = {
+  'x-forwarded-for': '6.6.6.6',
+  'x-forwarded-proto': 'https',
+  'x-forwarded-host': 'evil.example',
+  'x-forwarded-prefix': '/admin',
+  'x-forwarded-port': '443',
+  forwarded: 'for=6.6.6.6;host=evil.example;proto=https',
+  'x-real-ip': '6.6.6.6',
+  'true-client-ip': '6.6.6.6',
+  'x-original-url': '/admin',
+  'x-rewrite-url': '/admin'
+}
+const CTX = { downstreamToken: 'downstream', peerAddress: '127.0.0.1', protocol: 'http', host: 'gateway.example', correlationId: 'corr-1' }
+
+t.test('request headers: credentials, hop-by-hop and the client\'s forwarding claims out, the gateway\'s own and the downstream token in', async (t) => {
   const out = upstreamRequestHeaders({
     authorization: 'Bearer incoming',
     cookie: 'session=1',
@@ -24,15 +38,15 @@ t.test('request headers: credentials and hop-by-hop out, forwarding headers and 
     expect: '100-continue',
     'proxy-authorization': 'Basic x',
     host: 'gateway.example',
-    'x-forwarded-for': '10.0.0.1',
+    ...CLIENT_CLAIMS,
     'client-request-id': 'spoofed',
     'content-type': 'application/json',
     accept: 'application/json'
-  }, { downstreamToken: 'downstream', clientIp: '127.0.0.1', protocol: 'http', host: 'gateway.example', correlationId: 'corr-1' })
+  }, CTX, false)
   t.same(out, {
     'content-type': 'application/json',
     accept: 'application/json',
-    'x-forwarded-for': '10.0.0.1, 127.0.0.1',
+    'x-forwarded-for': '127.0.0.1',
     'x-forwarded-proto': 'http',
     'x-forwarded-host': 'gateway.example',
     'client-request-id': 'corr-1',
@@ -40,6 +54,25 @@ t.test('request headers: credentials and hop-by-hop out, forwarding headers and 
   })
   t.same(Object.keys(out).slice(0, 5), ['authorization', 'client-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'],
     'the gateway\'s own headers come first, so an upstream that stops reading at N fields still sees them')
+})
+
+t.test('request headers behind a trusted load balancer: its X-Forwarded-For chain with its own address appended, its Proto and Host kept', async (t) => {
+  const lb = { ...CLIENT_CLAIMS, 'x-forwarded-for': '203.0.113.7, 10.0.0.2', host: 'gateway.internal' }
+  t.same(upstreamRequestHeaders(lb, { ...CTX, peerAddress: '10.0.0.3', host: 'gateway.internal' }, true), {
+    authorization: 'Bearer downstream',
+    'client-request-id': 'corr-1',
+    'x-forwarded-for': '203.0.113.7, 10.0.0.2, 10.0.0.3',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'evil.example'
+  }, 'the rest (Forwarded, X-Real-IP, X-Original-URL, other X-Forwarded-*) is dropped all the same')
+  t.same(upstreamRequestHeaders({ host: 'gateway.internal' }, { ...CTX, peerAddress: '10.0.0.3', host: 'gateway.internal' }, true), {
+    authorization: 'Bearer downstream',
+    'client-request-id': 'corr-1',
+    'x-forwarded-for': '10.0.0.3',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': 'gateway.internal'
+  }, 'without them, the gateway\'s own view')
+  t.equal(upstreamRequestHeaders({}, { ...CTX, peerAddress: undefined }, false)['x-forwarded-for'], undefined, 'a peer already gone is not named')
 })
 
 t.test('response headers: hop-by-hop and CORS stripped, the rest passed', async (t) => {

@@ -82,7 +82,7 @@ function request (principal: Principal, overrides: Partial<ProxiedRequest> = {})
     url: '/api/items?top=2',
     headers: { authorization: 'Bearer incoming-token', 'content-type': 'text/plain', 'content-length': '5', host: 'gw.example' },
     body: Readable.from([Buffer.from('hello')]),
-    clientIp: '10.0.0.9',
+    peerAddress: '10.0.0.9',
     protocol: 'https',
     correlationId: 'corr-1',
     signal: new EventEmitter(),
