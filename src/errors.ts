@@ -112,6 +112,17 @@ export class UpstreamTimeoutError extends GatewayError {
   readonly code = 'OBO_UPSTREAM_TIMEOUT'
 }
 
+/**
+ * The upstream answered 401 without a claims challenge, to a token it had not refused before or,
+ * when the request could be sent again, to a new one from Entra too: something between the
+ * gateway's configuration and the API's, not the caller's token. The upstream's answer is not
+ * passed on: its challenge would make the client blame its own token, its body may quote ours.
+ */
+export class UpstreamRefusedTokenError extends GatewayError {
+  readonly code = 'OBO_UPSTREAM_REFUSED_TOKEN'
+  constructor (detail: string, message = 'The upstream refused the token the gateway obtained for it; the gateway\'s log has the details under this correlation id') { super(message, detail) }
+}
+
 /** The client hung up before its answer was complete; the upstream request was cancelled. Nobody sees the answer. */
 export class ClientClosedRequestError extends GatewayError {
   readonly code = 'OBO_CLIENT_CLOSED_REQUEST'
@@ -186,7 +197,7 @@ export class InternalError extends GatewayError {
 export type KnownGatewayError =
   | NoTokenError | InvalidTokenError | InsufficientScopeError | InsufficientClaimsError | ClientCapabilityRequiredError
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
-  | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | ClientClosedRequestError
+  | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | UpstreamRefusedTokenError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
   | HeadersTooLargeError | AmbiguousAuthorizationError | BadHostError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
 

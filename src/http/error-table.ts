@@ -99,6 +99,8 @@ export const ERROR_TABLE = {
   },
   OBO_UPSTREAM_UNREACHABLE: { status: 502, error: 'upstream_unreachable' },
   OBO_UPSTREAM_TIMEOUT: { status: 504, error: 'upstream_timeout' },
+  // No challenge: the caller's token is fine, and a 401 would make MSAL.js sign the user in for nothing.
+  OBO_UPSTREAM_REFUSED_TOKEN: { status: 502, error: 'upstream_refused_token' },
   // nginx's 499: in logs and metrics, the client's doing rather than a gateway failure.
   OBO_CLIENT_CLOSED_REQUEST: { status: 499, error: 'client_closed_request' },
   OBO_BAD_PATH: { status: 400, error: 'bad_path' },

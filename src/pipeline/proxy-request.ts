@@ -58,9 +58,9 @@ const NO_SCOPES: readonly string[] = []
 
 /**
  * A proxied request after authentication: authorize the caller for the route, check the path,
- * acquire the downstream token, forward, and handle the downstream API's claims challenge (evict,
- * retry once, or a challenge for the caller). Throws a GatewayError for every refusal; nothing is
- * acquired or sent before the caller and the path have passed.
+ * acquire the downstream token, forward, and handle a 401 from the downstream API (evict, retry
+ * once; then a challenge for the caller, or a 502). Throws a GatewayError for every refusal;
+ * nothing is acquired or sent before the caller and the path have passed.
  */
 export async function proxyRequest ({ route, forwarder, tokens, guardToolCall }: ProxyRoute, request: ProxiedRequest): Promise<UpstreamResponse> {
   const { principal } = request

@@ -27,16 +27,25 @@ function challengedClaims (answer: Answer): string {
 
 /**
  * An upstream that, when armed, answers the next request with 401 and a claims challenge (the way
- * a CAE-enabled API demands a token newer than `nbf`), then 200 again. It records every request.
+ * a CAE-enabled API demands a token newer than `nbf`), then 200 again; told to refuse, it answers
+ * the next requests with a plain 401 that quotes the token in its challenge and its body, as some
+ * APIs do. It records every request.
  */
-async function startChallenger (): Promise<{ url: string, seen: Seen[], arm: (claims: string) => void, close: () => Promise<void> }> {
+async function startChallenger (): Promise<{ url: string, seen: Seen[], arm: (claims: string) => void, refuse: (times: number) => void, close: () => Promise<void> }> {
   const seen: Seen[] = []
   let armed: string | undefined
+  let refusals = 0
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       seen.push({ method: req.method ?? '', authorization: req.headers.authorization ?? '', body: Buffer.concat(chunks).toString('utf8'), headers: req.headers })
+      if (refusals > 0) {
+        refusals--
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': `Bearer error="invalid_token", error_description="${req.headers.authorization ?? ''} is not valid"` })
+        res.end(JSON.stringify({ error: 'invalid_token', token: req.headers.authorization }))
+        return
+      }
       if (armed !== undefined) {
         const claims = Buffer.from(armed).toString('base64')
         armed = undefined
@@ -56,6 +65,7 @@ async function startChallenger (): Promise<{ url: string, seen: Seen[], arm: (cl
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
     arm: (claims) => { armed = claims },
+    refuse: (times) => { refusals = times },
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
   }
 }
@@ -227,6 +237,46 @@ t.test('claims challenges end to end: MFA policies, CAE revocation, downstream c
     t.same(JSON.parse(challengedClaims(refused)), JSON.parse(demanded), 'the downstream\'s claims, passed on')
     t.equal(challenger.seen.length - mark, 1, 'no retry')
     t.equal(challenger.seen.at(-1)?.body.length, large.length, 'the large body streamed through once, whole')
+  })
+
+  await t.test('a 401 without a claims challenge: retried once with a new OBO token; refused again, the gateway\'s 502, never the upstream\'s 401', async (t) => {
+    const token = (await kit.signIn({ clientCapabilities: ['CP1'] })).accessToken
+    const body = JSON.stringify({ qty: 1 })
+    t.equal((await call('/chal/orders', token, { method: 'POST', body })).status, 200, 'a downstream token in the cache')
+
+    challenger.refuse(1)
+    let mark = challenger.seen.length
+    let obo = emulator.records.tokenRequests().length
+    const retried = await call('/chal/orders', token, { method: 'POST', body })
+    t.equal(retried.status, 200, 'the client never saw the 401')
+    const [refused, retry] = challenger.seen.slice(mark)
+    t.equal(challenger.seen.length - mark, 2, 'the upstream saw the request twice')
+    t.equal(retry?.body, body, 'the body sent again')
+    t.not(retry?.authorization, refused?.authorization, 'with another downstream token')
+    t.equal(oboRequestsSince(obo).length, 1, 'which the gateway got from Entra, not its cache')
+
+    challenger.refuse(2)
+    mark = challenger.seen.length
+    const failed = await call('/chal/orders', token, { method: 'POST', body })
+    t.equal(failed.status, 502)
+    t.same(Object.keys(failed.body).sort(), ['correlation_id', 'error', 'error_description'])
+    t.equal(failed.body.error, 'upstream_refused_token')
+    t.equal(failed.headers['www-authenticate'], undefined, 'no challenge: the caller\'s token is fine')
+    t.notMatch(JSON.stringify(failed.body), /Bearer|eyJ/, 'nothing of the upstream\'s answer')
+    t.equal(challenger.seen.length - mark, 2, 'one retry only')
+    t.ok(logs.some((line) => line.includes('OBO_UPSTREAM_REFUSED_TOKEN') && line.includes('error=\\"invalid_token\\"')), 'the log has the upstream\'s error code')
+
+    challenger.refuse(1)
+    mark = challenger.seen.length
+    const large = JSON.stringify({ data: 'x'.repeat(REPLAY_LIMIT * 4) })
+    const streamed = await call('/chal/orders', token, { method: 'POST', body: large })
+    t.equal(streamed.status, 502, 'a body that cannot be sent again is not retried')
+    t.equal(streamed.body.error, 'upstream_refused_token')
+    t.equal(challenger.seen.length - mark, 1)
+    obo = emulator.records.tokenRequests().length
+    t.equal((await call('/chal/orders', token, { method: 'POST', body })).status, 200)
+    t.equal(oboRequestsSince(obo).length, 1, 'the refused token was dropped: the next request got a new one from Entra')
+    t.not(challenger.seen.at(-1)?.authorization, challenger.seen.at(-2)?.authorization)
   })
 
   await t.test('no token or secret in error bodies or logs', async (t) => {

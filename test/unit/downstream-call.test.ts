@@ -4,7 +4,7 @@ import type { DownstreamToken } from '../../src/acquisition/token-acquirer'
 import { callDownstream, type DownstreamCallSteps } from '../../src/forwarding/downstream-call'
 import type { UpstreamResponse } from '../../src/forwarding/forwarder'
 import { prepareBody } from '../../src/forwarding/request-body'
-import { InsufficientClaimsError } from '../../src/errors'
+import { InsufficientClaimsError, type UpstreamRefusedTokenError } from '../../src/errors'
 import { principalFromClaims } from '../../src/validation/principal'
 
 const CAE = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
@@ -68,8 +68,32 @@ t.test('a challenge again after the retry, or Entra wanting the user back, ends 
   await t.rejects(callDownstream(incapable, await prepareBody(undefined, undefined, 10), notCapable.steps), { code: 'OBO_DOWNSTREAM_CHALLENGE_UNSUPPORTED' })
 })
 
-t.test('a plain 401 without a claims challenge is the upstream\'s answer, passed on', async (t) => {
-  const { steps, log } = script([response(401, { 'www-authenticate': 'Bearer error="invalid_token"' })])
-  t.equal((await callDownstream(capable, await prepareBody(undefined, undefined, 10), steps)).status, 401)
-  t.same(log, ['acquire', 'send token-1 -'])
+t.test('a 401 without a claims challenge: the token is dropped and the request sent once more with a new one', async (t) => {
+  const refused = response(401, { 'www-authenticate': 'Bearer error="invalid_token", error_description="token token-1 is not valid"' })
+  const { steps, log } = script([refused, response(200)])
+  const body = await prepareBody(Readable.from([Buffer.from('{"a":1}')]), '7', 1024)
+  t.equal((await callDownstream(capable, body, steps)).status, 200)
+  t.same(log, ['acquire', 'send token-1 {"a":1}', 'evict token-1', 'acquire', 'send token-2 {"a":1}'])
+})
+
+t.test('refused again, or not sendable again: the gateway\'s 502, never the upstream\'s 401', async (t) => {
+  const invalid = { 'www-authenticate': 'Bearer error="invalid_token", error_description="token eyJ.secret is not valid"' }
+  const twice = script([response(401, invalid), response(401, invalid)])
+  const err = await callDownstream(incapable, await prepareBody(undefined, undefined, 10), twice.steps).catch((e: unknown) => e)
+  t.match(err, { code: 'OBO_UPSTREAM_REFUSED_TOKEN', detail: /error="invalid_token"/ })
+  t.notMatch((err as UpstreamRefusedTokenError).detail, /eyJ/, 'the log line does not quote the upstream\'s description')
+  t.same(twice.log, ['acquire', 'send token-1 -', 'evict token-1', 'acquire', 'send token-2 -', 'evict token-2'])
+
+  const streamed = script([response(401, invalid)])
+  const large = await prepareBody(Readable.from([Buffer.alloc(2048)]), '2048', 1024)
+  await t.rejects(callDownstream(capable, large, streamed.steps), { code: 'OBO_UPSTREAM_REFUSED_TOKEN' })
+  t.same(streamed.log, ['acquire', 'send token-1 stream', 'evict token-1'], 'dropped, not retried')
+
+  const afterClaims = script([response(401, { 'www-authenticate': CAE_HEADER }), response(401)])
+  await t.rejects(callDownstream(capable, await prepareBody(undefined, undefined, 10), afterClaims.steps), { code: 'OBO_UPSTREAM_REFUSED_TOKEN' }, 'the token obtained for the claims refused without a challenge')
+  t.same(afterClaims.log, ['acquire', 'send token-1 -', 'evict token-1', `acquire ${CAE}`, 'send token-2 -', 'evict token-2'])
+
+  const thenClaims = script([response(401), response(401, { 'www-authenticate': CAE_HEADER })])
+  await t.rejects(callDownstream(capable, await prepareBody(undefined, undefined, 10), thenClaims.steps), { code: 'OBO_INSUFFICIENT_CLAIMS', claims: CAE }, 'a challenge on the retry goes to the caller, as any challenge after a retry')
+  t.equal(thenClaims.log.filter((l) => l.startsWith('send')).length, 2, 'still one retry only')
 })

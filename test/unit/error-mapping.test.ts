@@ -3,7 +3,7 @@ import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
   BadRequestError, BadRequestPathError, ClientCapabilityRequiredError, ClientClosedRequestError, ConsentRequiredError, DownstreamChallengeUnsupportedError,
   GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, McpRequestRefusedError, NoTokenError, OAuthRequestError,
-  OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, BadHostError, RequestTimeoutError, TokenAcquisitionError, UpstreamTimeoutError, UpstreamUnreachableError,
+  OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, BadHostError, RequestTimeoutError, TokenAcquisitionError, UpstreamRefusedTokenError, UpstreamTimeoutError, UpstreamUnreachableError,
   type ErrorCode, type ErrorOf
 } from '../../src/errors'
 import { errorResponse } from '../../src/http/error-response'
@@ -32,6 +32,7 @@ const EVERY_CODE: { [C in ErrorCode]: [ErrorOf<C>, Expected] } = {
   OBO_OVERLOADED: [new OverloadedError(10), [503, 'overloaded', undefined, undefined, { 'retry-after': '10' }]],
   OBO_UPSTREAM_UNREACHABLE: [new UpstreamUnreachableError('refused'), [502, 'upstream_unreachable', undefined, undefined]],
   OBO_UPSTREAM_TIMEOUT: [new UpstreamTimeoutError('slow'), [504, 'upstream_timeout', undefined, undefined]],
+  OBO_UPSTREAM_REFUSED_TOKEN: [new UpstreamRefusedTokenError('401 error="invalid_token" twice'), [502, 'upstream_refused_token', undefined, undefined]],
   OBO_CLIENT_CLOSED_REQUEST: [new ClientClosedRequestError(), [499, 'client_closed_request', undefined, undefined]],
   OBO_BAD_PATH: [new BadRequestPathError('..'), [400, 'bad_path', undefined, undefined]],
   OBO_MCP_REQUEST_REFUSED: [new McpRequestRefusedError('batch', 'batch'), [400, 'invalid_mcp_request', undefined, undefined]],
