@@ -4,6 +4,7 @@ import { McpAuthorizationFacade } from '../src/mcp/facade'
 import { protectedResourceMetadata } from '../src/mcp/metadata'
 import { relayTokenRequest } from '../src/mcp/token-relay'
 import { createHttpsAgent } from '../src/net/https-agent'
+import { sendContinue } from '../src/server/expect-continue'
 
 /**
  * What MCP clients use before their first call, per MCP route: its RFC 9728 metadata and the
@@ -15,6 +16,11 @@ const mcpRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastify,
   const { identity } = config
   const dispatcher = createHttpsAgent({ ca: identity.extraCaPems })
   fastify.addHook('onClose', async () => { await dispatcher.close() })
+  // Bodies read here are no one's in particular (token requests, registrations): invited at once.
+  fastify.addHook('preParsing', (_request, reply, payload, done) => {
+    sendContinue(reply.raw)
+    done(null, payload)
+  })
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, new URLSearchParams(body as string))
   })

@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../src/config/types'
 import { Forwarder } from '../src/forwarding/forwarder'
 import { mergeVary } from '../src/forwarding/headers'
 import { proxyRequest, type ProxyRoute } from '../src/pipeline/proxy-request'
+import { sendContinue } from '../src/server/expect-continue'
 import { assertionOf } from '../plugins/entra-auth'
 import { mcpChallenge } from '../src/mcp/challenge'
 import { toolCallGuard } from '../src/mcp/tool-guard'
@@ -53,6 +54,7 @@ const proxyRoutes: FastifyPluginAsync<{ config: GatewayConfig }> = async (fastif
           url: request.raw.url ?? request.url,
           headers: request.headers,
           body: request.body as Readable | undefined,
+          continueBody: () => { sendContinue(reply.raw) },
           peerAddress: request.socket.remoteAddress,
           protocol: request.protocol,
           correlationId: request.id,

@@ -10,8 +10,10 @@ import { GatewayMetrics } from './observability/metrics'
 import { connectRedis } from './redis/client'
 import { buildAdminListener } from './server/admin-listener'
 import { clientErrorHandler } from './server/client-error'
+import { deferContinue } from './server/expect-continue'
 import { frameworkErrorHandler } from './server/framework-errors'
 import { serverTimeoutOptions } from './server/timeouts'
+import { closesAfterRefusal } from './server/unread-body'
 import { checkIncomingHeaders, MAX_HEADER_BYTES } from './validation/incoming-headers'
 import entraAuth from '../plugins/entra-auth'
 import errorResponses from '../plugins/error-responses'
@@ -52,16 +54,18 @@ export async function buildGateway (config: GatewayConfig, options: BuildOptions
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.server.trustProxy
   })
+  deferContinue(app.server)
   const metrics = new GatewayMetrics(() => app.tokenAcquirer.stats())
   await app.register(observability, { metrics })
   await app.register(tracing, { config: config.telemetry })
   // While shutting down, answers to requests already in flight close their connection; otherwise a
-  // keep-alive client would hold the server open until its idle timeout.
+  // keep-alive client would hold the server open until its idle timeout. So does a refusal sent
+  // while the client may still be sending its body (src/server/unread-body.ts).
   let closing = false
   app.addHook('preClose', async () => { closing = true })
   // Hooks on every request are callback-style: an async hook costs a promise per request.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close')
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (closing || closesAfterRefusal(request.raw, reply.statusCode)) reply.header('connection', 'close')
     done(null, payload)
   })
   await app.register(errorResponses, challengeContext)

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 
 // RFC 9110 §7.6.1 hop-by-hop fields, plus what a token gateway must never pass on: the caller's
-// credentials (Authorization, Cookie) and Expect, which undici refuses (Node answers 100-continue itself).
+// credentials (Authorization, Cookie) and Expect, which undici refuses (the gateway answers it).
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization',
   'proxy-authenticate', 'proxy-connection', 'authorization', 'cookie', 'host', 'expect', 'client-request-id',

@@ -41,6 +41,8 @@ export interface ProxiedRequest {
   headers: IncomingHttpHeaders
   /** The unread body stream, or undefined for a request without one. */
   body: Readable | undefined
+  /** Invites the body of a client that sent `Expect: 100-continue`: called once nothing but the body is left to check. */
+  continueBody: () => void
   /** The address at the other end of the connection (the client, or the load balancer in front). */
   peerAddress: string | undefined
   protocol: string
@@ -66,6 +68,7 @@ export async function proxyRequest ({ route, forwarder, tokens, guardToolCall }:
   const { principal } = request
   authorize(principal, route)
   const path = forwarder.pathFor(request.url)
+  request.continueBody()
   const body = request.body === undefined ? NO_BODY : await prepareBody(request.body, request.headers['content-length'], route.replayBodyLimitBytes)
   guardToolCall?.(principal, request.method, request.headers, body)
   const steps: TraceableSteps = {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -25,6 +25,35 @@ async function closedPort (): Promise<number> {
   const port = (server.address() as { port: number }).port
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+interface Exchange { text: string, written: number, closedByServer: boolean }
+
+/**
+ * A raw HTTP/1.1 exchange: writes `head`, then up to `bodyBytes` of body as fast as the server
+ * takes it, and collects the answer until the server closes the connection or `patienceMs` pass.
+ */
+async function exchange (port: number, head: string, bodyBytes = 0, patienceMs = 3000): Promise<Exchange> {
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  let written = 0
+  let closedByServer = false
+  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
+  const closed = new Promise<void>((resolve) => {
+    socket.on('error', () => { closedByServer = true })
+    socket.on('end', () => { closedByServer = true })
+    socket.on('close', () => { resolve() })
+  })
+  socket.write(head)
+  const chunk = Buffer.alloc(MB, 0x7a)
+  while (written < bodyBytes && !socket.destroyed) {
+    const ok = socket.write(chunk)
+    written += chunk.length
+    if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed])
+  }
+  await Promise.race([closed, sleep(patienceMs)])
+  socket.destroy()
+  return { text, written, closedByServer }
 }
 
 t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, failures, client aborts, CORS', async (t) => {
@@ -135,6 +164,38 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     const trusted = await seenBy(await behindBalancer.listen({ host: '127.0.0.1', port: 0 }))
     t.same(forwarding(trusted), ['203.0.113.7, 10.0.0.2, 127.0.0.1', 'https', 'evil.example'], 'trustProxy on: the balancer\'s chain plus the balancer itself, its Proto and Host')
     for (const name of ['x-forwarded-prefix', 'forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url']) t.equal(trusted[name], undefined, `${name} is not forwarded`)
+  })
+
+  await t.test('Expect: 100-continue only once the request passed: no 100 without a token or on a bad path, and the connection closes', async (t) => {
+    const port = Number(new URL(gatewayUrl).port)
+    for (const [what, head, status] of [
+      ['no token', 'POST /plain/sink HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n', '401'],
+      ['a path out of the route', `POST /plain/%2e%2e/admin HTTP/1.1\r\nHost: gw\r\nAuthorization: ${authorization}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n`, '400']
+    ] as const) {
+      const answer = await exchange(port, head)
+      t.notMatch(answer.text, /100 Continue/, `${what}: not invited to send the body`)
+      t.match(answer.text, new RegExp(`^HTTP/1\\.1 ${status} .*\\r\\nconnection: close\\r\\n`, 'si'), `${what}: refused, connection: close`)
+      t.ok(answer.closedByServer, `${what}: the gateway closed the connection instead of waiting for the body`)
+    }
+  })
+
+  await t.test('an upload refused before its body was read is not read: 1 GiB without a token closes the connection', async (t) => {
+    const declared = 1024 * MB
+    const raw = await exchange(Number(new URL(gatewayUrl).port), `POST /plain/sink HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\n\r\n`, declared)
+    t.ok(raw.closedByServer, 'the gateway closed the connection')
+    t.ok(raw.written < 64 * MB, `after ${raw.written / MB} MiB of the 1024 declared`)
+
+    let pulled = 0
+    const body = new Readable({ read () { pulled += MB; this.push(pulled > declared ? null : Buffer.alloc(MB, 0x7a)) } })
+    const refused = await request(`${gatewayUrl}/plain/sink`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(declared) }, body })
+    t.equal(refused.statusCode, 401, 'an HTTP client still reads the refusal')
+    t.equal(refused.headers.connection, 'close')
+    t.match(await refused.body.json(), { error: 'missing_token' })
+
+    const small = await request(`${gatewayUrl}/plain/sink`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' })
+    t.equal(small.statusCode, 401)
+    t.equal(small.headers.connection, 'keep-alive', 'a small body is skipped and the connection kept for the retry with a token')
+    await small.body.dump()
   })
 
   await t.test('HTTPS upstreams are verified: a route CA is trusted, an unknown CA is not', async (t) => {

@@ -1,5 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fetch as undiciFetch, request } from 'undici'
 import { auth, fetchToken } from '@modelcontextprotocol/sdk/client/auth.js'
 import { DEV_IDS } from '../../src/emulator'
@@ -123,6 +125,18 @@ t.test('the authorization-server facade makes Entra usable by MCP clients', asyn
     const notObject = await register(['x'])
     t.equal(notObject.statusCode, 400)
     t.match(await notObject.body.json(), { error: 'invalid_client_metadata' })
+  })
+
+  await t.test('a registration sent with Expect: 100-continue is invited at once: these endpoints take requests without a token', async (t) => {
+    const body = JSON.stringify({ redirect_uris: ['http://127.0.0.1:61000/callback'] })
+    const req = httpRequest(`${facade}/register`, { method: 'POST', headers: { expect: '100-continue', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } })
+    req.on('continue', () => { req.end(body) })
+    const answer = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+      req.on('error', reject)
+    })
+    t.equal(await Promise.race([answer, sleep(5000).then(() => 'no 100 Continue within 5 s')]), 201)
+    req.destroy()
   })
 
   await t.test('authorize and token refusals', async (t) => {

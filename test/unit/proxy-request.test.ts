@@ -82,6 +82,7 @@ function request (principal: Principal, overrides: Partial<ProxiedRequest> = {})
     url: '/api/items?top=2',
     headers: { authorization: 'Bearer incoming-token', 'content-type': 'text/plain', 'content-length': '5', host: 'gw.example' },
     body: Readable.from([Buffer.from('hello')]),
+    continueBody: () => {},
     peerAddress: '10.0.0.9',
     protocol: 'https',
     correlationId: 'corr-1',
@@ -126,6 +127,25 @@ t.test('refusals come before any token is acquired or anything is sent', async (
   await t.rejects(proxyRequest(target, request(user, { url: '/api/%2e%2e/admin' })), { code: 'OBO_BAD_PATH' })
   t.same(tokens.calls, [])
   t.same(upstream.received, [])
+})
+
+t.test('a client waiting to send its body is invited once the caller and the path have passed, and only then', async (t) => {
+  const { upstream, target } = await setup(t, ['downstream-1', 'downstream-2'])
+  const watched = (events: string[]): Partial<ProxiedRequest> => ({
+    body: new Readable({ read () { events.push('body read'); this.push('hello'); this.push(null) } }),
+    continueBody: () => { events.push('100 Continue') }
+  })
+  const passed: string[] = []
+  t.equal((await proxyRequest(target, request(user, watched(passed)))).status, 201)
+  t.same(passed, ['100 Continue', 'body read'])
+  t.equal(upstream.received.at(-1)?.body, 'hello')
+
+  const noScope = principalFromClaims({ scp: 'other', azp: 'spa', oid: 'bob' }, TENANT)
+  for (const [name, refusal] of [['no scope', { principal: noScope }], ['bad path', { url: '/api/%2e%2e/admin' }]] as const) {
+    const events: string[] = []
+    await t.rejects(proxyRequest(target, request(user, { ...refusal, ...watched(events) })), name)
+    t.same(events, [], `${name}: not invited, body not read`)
+  }
 })
 
 t.test('a downstream claims challenge: the refused token is evicted and the request sent again with a token for those claims', async (t) => {
