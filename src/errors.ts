@@ -151,6 +151,12 @@ export class BadHostError extends GatewayError {
   readonly code = 'OBO_BAD_HOST'
 }
 
+/** The URL's query carries `access_token`: never a credential here, and never to be forwarded. */
+export class TokenInQueryError extends GatewayError {
+  readonly code = 'OBO_TOKEN_IN_QUERY'
+  constructor (message = 'The query carries an access_token parameter; the gateway takes a token only from the Authorization header and does not forward one in the URL: remove it from the URL and send Authorization: Bearer <token>') { super(message) }
+}
+
 /** The client did not send its whole request within server.timeouts. */
 export class RequestTimeoutError extends GatewayError {
   readonly code = 'OBO_REQUEST_TIMEOUT'
@@ -199,7 +205,7 @@ export type KnownGatewayError =
   | DownstreamChallengeUnsupportedError | ConsentRequiredError | IdentityUnavailableError | TokenAcquisitionError
   | GatewayCredentialError | OverloadedError | UpstreamUnreachableError | UpstreamTimeoutError | UpstreamRefusedTokenError | ClientClosedRequestError
   | BadRequestPathError | RouteNotFoundError | RateLimitedError | BadRequestError | InternalError
-  | HeadersTooLargeError | AmbiguousAuthorizationError | BadHostError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
+  | HeadersTooLargeError | AmbiguousAuthorizationError | BadHostError | TokenInQueryError | RequestTimeoutError | McpRequestRefusedError | OAuthRequestError
 
 export type ErrorCode = KnownGatewayError['code']
 

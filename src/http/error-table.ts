@@ -111,6 +111,12 @@ export const ERROR_TABLE = {
     challenge: () => [['error', 'invalid_request']]
   },
   OBO_BAD_HOST: { status: 400, error: 'bad_request' },
+  // RFC 6750 §3.1: a request that uses an unsupported way of sending the token.
+  OBO_TOKEN_IN_QUERY: {
+    status: 400,
+    error: 'invalid_request',
+    challenge: () => [['error', 'invalid_request']]
+  },
   OBO_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', headers: () => ({ connection: 'close' }) },
   OBO_MCP_REQUEST_REFUSED: { status: 400, error: 'invalid_mcp_request' },
   // OAuth's own error names: MCP clients read them as an authorization server's (RFC 6749 §5.2, RFC 7591 §3.2.2).

@@ -6,6 +6,7 @@ import type { DownstreamToken, UserTokenOptions } from '../acquisition/token-acq
 import type { RouteConfig } from '../config/types'
 import { callDownstream } from '../forwarding/downstream-call'
 import type { Forwarder, UpstreamResponse } from '../forwarding/forwarder'
+import { refuseQueryToken } from '../forwarding/query-token'
 import { prepareBody, type RequestBody } from '../forwarding/request-body'
 import { tracedSteps } from '../observability/tracing'
 import type { RequestTrace, TraceableSteps } from '../observability/tracing-types'
@@ -59,14 +60,15 @@ const NO_BODY: RequestBody = { replayable: true, bytes: undefined }
 const NO_SCOPES: readonly string[] = []
 
 /**
- * A proxied request after authentication: authorize the caller for the route, check the path,
+ * A proxied request after authentication: authorize the caller for the route, check the URL,
  * acquire the downstream token, forward, and handle a 401 from the downstream API (evict, retry
  * once; then a challenge for the caller, or a 502). Throws a GatewayError for every refusal;
- * nothing is acquired or sent before the caller and the path have passed.
+ * nothing is acquired or sent before the caller and the URL have passed.
  */
 export async function proxyRequest ({ route, forwarder, tokens, guardToolCall }: ProxyRoute, request: ProxiedRequest): Promise<UpstreamResponse> {
   const { principal } = request
   authorize(principal, route)
+  refuseQueryToken(request.url)
   const path = forwarder.pathFor(request.url)
   request.continueBody()
   const body = request.body === undefined ? NO_BODY : await prepareBody(request.body, request.headers['content-length'], route.replayBodyLimitBytes)

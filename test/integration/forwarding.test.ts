@@ -198,6 +198,18 @@ t.test('forwarding: streaming both ways, Expect, TLS to upstreams, timeouts, fai
     await small.body.dump()
   })
 
+  await t.test('access_token in the query: 400 naming the parameter, nothing forwarded, the value never echoed', async (t) => {
+    const before = plain.events.length
+    for (const query of ['access_token=own-token-value', 'a=1&Access%5FToken=own-token-value']) {
+      const res = await client.request({ method: 'GET', path: `/plain/x?${query}`, headers: { authorization } })
+      t.equal(res.statusCode, 400, query)
+      const text = await res.body.text()
+      t.match(JSON.parse(text), { error: 'invalid_request', error_description: /access_token/, correlation_id: String }, query)
+      t.notMatch(text, /own-token-value/, `${query}: the value is not echoed`)
+    }
+    t.same(plain.events.slice(before), [], 'the upstream got nothing')
+  })
+
   await t.test('HTTPS upstreams are verified: a route CA is trusted, an unknown CA is not', async (t) => {
     const ok = await client.request({ method: 'GET', path: '/secure/x', headers: { authorization } })
     t.equal(ok.statusCode, 200)

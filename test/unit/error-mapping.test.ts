@@ -3,7 +3,7 @@ import { mapEntraError } from '../../src/acquisition/entra-error-map'
 import {
   BadRequestError, BadRequestPathError, ClientCapabilityRequiredError, ClientClosedRequestError, ConsentRequiredError, DownstreamChallengeUnsupportedError,
   GatewayCredentialError, IdentityUnavailableError, InsufficientClaimsError, InsufficientScopeError, InternalError, InvalidTokenError, McpRequestRefusedError, NoTokenError, OAuthRequestError,
-  OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, BadHostError, RequestTimeoutError, TokenAcquisitionError, UpstreamRefusedTokenError, UpstreamTimeoutError, UpstreamUnreachableError,
+  OverloadedError, RateLimitedError, RouteNotFoundError, HeadersTooLargeError, AmbiguousAuthorizationError, BadHostError, RequestTimeoutError, TokenInQueryError, TokenAcquisitionError, UpstreamRefusedTokenError, UpstreamTimeoutError, UpstreamUnreachableError,
   type ErrorCode, type ErrorOf
 } from '../../src/errors'
 import { errorResponse } from '../../src/http/error-response'
@@ -44,6 +44,7 @@ const EVERY_CODE: { [C in ErrorCode]: [ErrorOf<C>, Expected] } = {
   OBO_HEADERS_TOO_LARGE: [new HeadersTooLargeError('101 fields'), [431, 'headers_too_large', undefined, undefined]],
   OBO_AMBIGUOUS_AUTHORIZATION: [new AmbiguousAuthorizationError(), [400, 'invalid_request', `${BASE}, error="invalid_request"`, undefined]],
   OBO_BAD_HOST: [new BadHostError('two Host headers'), [400, 'bad_request', undefined, undefined]],
+  OBO_TOKEN_IN_QUERY: [new TokenInQueryError(), [400, 'invalid_request', `${BASE}, error="invalid_request"`, undefined]],
   OBO_REQUEST_TIMEOUT: [new RequestTimeoutError(), [408, 'request_timeout', undefined, undefined, { connection: 'close' }]]
 }
 

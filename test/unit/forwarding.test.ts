@@ -1,5 +1,6 @@
 import t from 'tap'
 import { clientResponseHeaders, mergeVary, upstreamRequestHeaders } from '../../src/forwarding/headers'
+import { refuseQueryToken } from '../../src/forwarding/query-token'
 import { targetPath } from '../../src/forwarding/target-path'
 
 t.test('the upstream path is the path below the prefix, on the upstream base', async (t) => {
@@ -98,4 +99,14 @@ t.test('Vary: the gateway\'s and the upstream\'s tokens, each once, * for anythi
   t.equal(mergeVary('Origin', undefined), 'Origin')
   t.equal(mergeVary(undefined, ['a', 'b']), 'a, b')
   t.equal(mergeVary(undefined, undefined), undefined)
+})
+
+t.test('access_token in the query is refused in every spelling an upstream framework would read as it', async (t) => {
+  for (const url of ['/api/x?access_token=eyJ.a.b', '/api?a=1&access_token=t', '/api?access_token', '/api?access_token=', '/api?ACCESS_TOKEN=t', '/api?Access_Token=t',
+    '/api?access%5Ftoken=t', '/api?%61ccess_token=t', '/api?a=1;access_token=t', '/api?access.token=t', '/api?access+token=t', '/api?access%20token=t', '/api?access_token[]=t', '/api?access_token[0]=t']) {
+    t.throws(() => { refuseQueryToken(url) }, { code: 'OBO_TOKEN_IN_QUERY' }, url)
+  }
+  for (const url of ['/api/access_token', '/api?q=access_token', '/api?my_access_token=1', '/api?access_tokens=1', '/api?id_token=t', '/api?access_toke=1', '/api?%E0%A4%A=1', '/api?']) {
+    t.doesNotThrow(() => { refuseQueryToken(url) }, url)
+  }
 })
