@@ -153,7 +153,7 @@ t.test('operating the gateway: health, metrics, logs, overload, rate limits, gra
     const stream = new PassThrough()
     stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)))
     const { url } = await gateway(t, { tokenCache: { redis: { url: REDIS_URL }, encryptionKey: CACHE_KEY } }, { level: 'debug', stream })
-    t.equal((await get(`${url}/api/items?access_token=${alice.slice(7)}`, alice)).status, 200)
+    t.equal((await get(`${url}/api/items?code=${alice.slice(7)}`, alice)).status, 200)
     t.equal((await get(`${url}/api/items`, `${alice}x`)).status, 401)
     t.equal((await get(`${url}/stepup/x`, alice)).status, 403)
     t.equal((await get(`${url}/api/x`, `Bearer ${emulator.keys.sign(DEV_IDS.tenantId, { aud: 'x' })}`)).status, 401)
