@@ -5,7 +5,7 @@ import type { RouteConfig } from '../config/types'
 import { ClientClosedRequestError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors'
 import { trustOptions } from '../net/https-agent'
 import { upstreamRequestHeaders, type ForwardContext } from './headers'
-import { targetPath } from './target-path'
+import { innerRoutesOf, targetPath, type InnerRoutes } from './target-path'
 import { UpstreamAnswer, type UpstreamResponse } from './upstream-answer'
 
 export type { UpstreamResponse } from './upstream-answer'
@@ -32,6 +32,7 @@ export interface ForwarderOptions {
 export class Forwarder {
   private readonly pool: Pool
   private readonly basePath: string
+  private readonly innerRoutes: InnerRoutes
 
   constructor (private readonly route: RouteConfig, private readonly options: ForwarderOptions = {}) {
     this.pool = new Pool(route.upstream.origin, {
@@ -40,11 +41,12 @@ export class Forwarder {
       bodyTimeout: route.timeouts.bodyMs
     })
     this.basePath = route.upstream.pathname
+    this.innerRoutes = innerRoutesOf(route.prefix, route.innerPrefixes)
   }
 
   /** The upstream path for a raw request URL; throws BadRequestPathError for escape attempts. */
   pathFor (rawUrl: string): string {
-    return targetPath(rawUrl, this.route.prefix, this.basePath, this.route.innerPrefixes)
+    return targetPath(rawUrl, this.route.prefix, this.basePath, this.innerRoutes)
   }
 
   forward (req: ForwardRequest, ctx: ForwardContext): Promise<UpstreamResponse> {

@@ -4,10 +4,10 @@ import { BadRequestPathError } from '../errors'
  * The upstream path for a request below a route prefix. Anything that could climb out of the
  * upstream's base path once some server decodes it (dot segments, encoded slashes or backslashes,
  * doubled slashes) or parses it (a raw '#') is refused rather than guessed at, and so is a path
- * that an upstream could read as one below `innerPrefixes`, the prefixes of the routes nested in
- * this one (/api/admin in /api).
+ * that an upstream could read as one below `innerRoutes`, the routes nested in this one (/api/admin
+ * in /api, from {@link innerRoutesOf}).
  */
-export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: string, innerPrefixes: readonly string[] = []): string {
+export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: string, innerRoutes: InnerRoutes = []): string {
   if (NEVER_RAW.test(rawUrl)) throw new BadRequestPathError('The request target contains a character that must be percent-encoded')
   const queryAt = rawUrl.indexOf('?')
   const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
@@ -19,7 +19,7 @@ export function targetPath (rawUrl: string, prefix: string, upstreamBasePath: st
   if (rest.includes('//')) throw new BadRequestPathError('The path contains an empty segment')
   // Without '.', '%' or '\\' no segment can decode (or normalise) to a dot segment or a slash.
   if (SUSPICIOUS.test(rest)) checkSegments(rest)
-  if (innerPrefixes.length > 0) checkInnerRoutes(rest, prefix, innerPrefixes)
+  if (innerRoutes.length > 0) checkInnerRoutes(rest, innerRoutes)
   const base = upstreamBasePath.replace(/\/+$/, '')
   return (`${base}${rest}` || '/') + query
 }
@@ -44,17 +44,27 @@ function checkSegments (rest: string): void {
   }
 }
 
+/** The routes nested in one, each as its segment names below that route's prefix, lowercased. */
+export type InnerRoutes = ReadonlyArray<readonly string[]>
+
+/** Worked out once per route, not per request: `/api/admin` in `/api` is `[['admin']]`. */
+export function innerRoutesOf (prefix: string, innerPrefixes: readonly string[]): InnerRoutes {
+  return innerPrefixes.map((inner) => inner.slice(prefix.length + 1).toLowerCase().split('/'))
+}
+
 /**
  * The router matched this route and not a nested one because the path spells the nested prefix
  * with a ;parameter, another case or an encoding (/api/admin;x/y, /api/Admin/y, /api/%2561dmin/y),
  * which Tomcat, Jetty and Spring (parameters), IIS (case) or an upstream that decodes again read as
  * that prefix: served here, the request would skip the nested route's own requirements.
  */
-function checkInnerRoutes (rest: string, prefix: string, innerPrefixes: readonly string[]): void {
+function checkInnerRoutes (rest: string, innerRoutes: InnerRoutes): void {
   const segments = rest.split('/').slice(1)
-  for (const inner of innerPrefixes) {
-    const names = inner.slice(prefix.length + 1).toLowerCase().split('/')
-    if (names.length <= segments.length && names.every((name, i) => decodings(segments[i] ?? '').some((form) => bare(form).toLowerCase() === name))) {
+  // Each segment's readings once, however many nested routes look at it.
+  const readings: Array<string[] | undefined> = []
+  const readingsOf = (i: number): string[] => (readings[i] ??= decodings(segments[i] ?? '').map((form) => bare(form).toLowerCase()))
+  for (const names of innerRoutes) {
+    if (names.length <= segments.length && names.every((name, i) => readingsOf(i).includes(name))) {
       throw new BadRequestPathError('The path could be read as one of another route, nested in this one; spell that route\'s prefix as configured')
     }
   }
